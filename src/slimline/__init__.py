@@ -1,0 +1,10 @@
+"""slimline: reproducible LLM compression pipelines with lineage."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("slimline")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,5 @@
+"""The `base` stage: materialise and fingerprint the base checkpoint."""
+
+from slimline.base.build import BaseResult, build_base, count_parameters
+
+__all__ = ["BaseResult", "build_base", "count_parameters"]

@@ -1,0 +1,99 @@
+"""Build `artifacts/base`: train the tiny default or bring in an existing checkpoint."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimline._atomic import atomic_directory
+from slimline._digest import directory_digest
+from slimline.config import HFModelConfig, TinyModelConfig
+from slimline.lineage.metadata import ArtifactMetadata, write_model_card
+
+
+@dataclass
+class BaseResult:
+    """What the base stage made: its digest, measurements and the inputs it came from."""
+
+    path: Path
+    digest: str
+    metrics: dict[str, float]
+    inputs: dict[str, str]
+    train_losses: list[float] = field(default_factory=list)
+
+
+def count_parameters(directory: Path) -> int:
+    """Parameters stored in a checkpoint's safetensors files, read from their headers only."""
+    total = 0
+    for f in sorted(Path(directory).glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        for name, entry in header.items():
+            if name != "__metadata__":
+                numel = 1
+                for d in entry["shape"]:
+                    numel *= d
+                total += numel
+    return total
+
+
+def _size_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in Path(directory).glob("*.safetensors"))
+
+
+def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, list[float]]:
+    import torch
+
+    from slimline.base import _tiny
+    from slimline.data.corpus import build_corpus
+
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    corpus = build_corpus()
+    tokenizer = _tiny.train_tokenizer(corpus.train, cfg.vocab_size)
+    model = _tiny.build_model(cfg, tokenizer)
+    result = _tiny.train(model, _tiny.token_stream(tokenizer, corpus.train), cfg)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    metrics = {"train_loss": result.final_loss, "train_steps": result.steps,
+               "train_tokens": result.tokens_seen, "train_seconds": result.seconds,
+               "train_tokens_per_s": result.tokens_seen / result.seconds}
+    return {"corpus": corpus.digest()}, metrics, result.losses
+
+
+def build_base(cfg: TinyModelConfig | HFModelConfig, out_dir: Path, *,
+               params: dict[str, Any], run_id: str | None = None) -> BaseResult:
+    """Write the base checkpoint, its `slimline.json` and model card to `out_dir` atomically.
+
+    Args:
+        cfg: the `model` section of params.yaml.
+        out_dir: target directory (replaced only when everything succeeded).
+        params: the params the stage read, recorded in `slimline.json`.
+        run_id: MLflow run of this stage execution, if any.
+    """
+    with atomic_directory(out_dir) as tmp:
+        losses: list[float] = []
+        if isinstance(cfg, TinyModelConfig):
+            inputs, metrics, losses = _build_tiny(cfg, tmp)
+            digest = directory_digest(tmp)
+            lineage = (f"The embedded tiny default `{cfg.name}`: a {cfg.num_hidden_layers}-layer "
+                       "Llama trained from scratch on slimline's built-in corpus.")
+        else:
+            from slimline.base._hf import materialise
+
+            hashes = materialise(cfg, tmp)
+            digest = directory_digest(tmp, known=hashes)
+            inputs = {"source": cfg.source, "source_revision": cfg.revision or "default"}
+            metrics = {}
+            lineage = f"Base checkpoint `{cfg.source}` brought in unchanged as `{cfg.name}`."
+        metrics.update(num_parameters=count_parameters(tmp), size_bytes=_size_bytes(tmp))
+        meta = ArtifactMetadata(stage="base", digest=digest, parent_digest=None, params=params,
+                                metrics=metrics, inputs=inputs, mlflow_run_id=run_id)
+        meta.write(tmp)
+        write_model_card(tmp, meta, f"{cfg.name} (base)", lineage)
+    return BaseResult(out_dir, digest, metrics, inputs, losses)

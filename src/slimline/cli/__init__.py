@@ -1,0 +1,1 @@
+"""The `slimline` command line: wiring only; each command lives in its own module."""

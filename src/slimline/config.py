@@ -1,0 +1,191 @@
+"""Typed views of the composed configuration, validated once, unknown keys rejected.
+
+Hydra composes `conf/` into `params.yaml` (see `compose`); each stage reads only its own
+section and turns it into one of these models straight away, so a typo fails before any
+work starts, with a message that names the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from slimline.errors import SlimlineError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TinyTrainConfig(_Section):
+    steps: int = Field(320, gt=0, description="Optimizer steps (the budget; not wall time).")
+    batch_size: int = Field(32, gt=0, description="Sequences per step.")
+    seq_len: int = Field(128, gt=1, description="Tokens per training sequence.")
+    lr: float = Field(3e-3, gt=0, description="Peak learning rate of AdamW.")
+    warmup_steps: int = Field(30, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay.")
+    seed: int = Field(0, description="Seed for initialisation and batch sampling.")
+    threads: int | None = Field(None, gt=0, description="torch threads; null = all cores.")
+    bf16_autocast: bool = Field(
+        False, description="Train under bf16 autocast: a win only with native bf16 (AMX).")
+    max_minutes: float | None = Field(
+        15, gt=0, description="Wall-clock guard: fail instead of training for longer.")
+
+
+class TinyModelConfig(_Section):
+    """The embedded default: a small Llama trained from scratch on the built-in corpus."""
+
+    kind: Literal["tiny"] = "tiny"
+    name: str = Field("tiny-llama", description="Name used in lineage and the registry.")
+    vocab_size: int = Field(1024, gt=3, description="BPE vocabulary asked of the trainer.")
+    hidden_size: int = Field(128, gt=0)
+    intermediate_size: int = Field(512, gt=0, description="MLP width (multiple of 128).")
+    num_hidden_layers: int = Field(4, gt=0)
+    num_attention_heads: int = Field(4, gt=0)
+    num_key_value_heads: int = Field(2, gt=0)
+    max_position_embeddings: int = Field(128, gt=0)
+    train: TinyTrainConfig = TinyTrainConfig()
+
+    @model_validator(mode="after")
+    def _shapes(self) -> TinyModelConfig:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be divisible by num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
+        if self.train.seq_len > self.max_position_embeddings:
+            raise ValueError("train.seq_len must not exceed max_position_embeddings")
+        return self
+
+
+class HFModelConfig(_Section):
+    """An existing checkpoint: a local directory or a hub id (resolved from the local cache
+    when offline)."""
+
+    kind: Literal["hf"] = "hf"
+    name: str = Field(description="Name this base goes by in lineage and the registry.")
+    source: str = Field(description="Local checkpoint directory or hub id (org/name).")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    link: bool = Field(
+        True, description="Hard-link local files into artifacts/base instead of copying.")
+
+
+ModelConfig = Annotated[TinyModelConfig | HFModelConfig, Field(discriminator="kind")]
+
+
+class SplitConfig(_Section):
+    path: str | None = Field(
+        None, description="JSONL (one object with a text field per line) or .txt file "
+        "(documents separated by blank lines); null = the built-in corpus.")
+    num_docs: int | None = Field(None, gt=0, description="Keep at most this many documents.")
+
+
+class DataConfig(_Section):
+    """Calibration, recovery and evaluation text for the downstream stages."""
+
+    source: Literal["builtin", "files"] = "builtin"
+    seed: int = Field(0, description="Seed for sampling documents into splits.")
+    text_field: str = Field("text", description="Field holding the text in JSONL files.")
+    calibration: SplitConfig = SplitConfig(num_docs=256)
+    recovery: SplitConfig = SplitConfig(num_docs=4096)
+    evaluation: SplitConfig = SplitConfig()
+
+    @model_validator(mode="after")
+    def _paths(self) -> DataConfig:
+        splits = {"calibration": self.calibration, "recovery": self.recovery,
+                  "evaluation": self.evaluation}
+        for name, split in splits.items():
+            if self.source == "files" and not split.path:
+                raise ValueError(f"data.source=files needs data.{name}.path")
+            if self.source == "builtin" and split.path:
+                raise ValueError(f"data.{name}.path is set but data.source=builtin; "
+                                 "use data=files to read your own files")
+        return self
+
+
+class EvalConfig(_Section):
+    """The evaluation suite run on every model stage."""
+
+    seq_len: int = Field(128, gt=1, description="Window length for perplexity.")
+    batch_size: int = Field(8, gt=0)
+    max_tokens: int | None = Field(
+        None, gt=0, description="Score at most this many evaluation tokens (null = all).")
+
+
+class RegistryConfig(_Section):
+    """Where lineage goes: MLflow experiment and registered model names."""
+
+    experiment: str = Field("slimline", description="MLflow experiment for all stage runs.")
+    model_name: str = Field(description="Registered model holding every stage's versions.")
+
+
+class SkippedStage(_Section):
+    """A stage that is not part of this pipeline (`method: none`)."""
+
+    method: Literal["none"] = "none"
+
+
+class Params(_Section):
+    """The whole of params.yaml."""
+
+    model: ModelConfig
+    data: DataConfig
+    prune: SkippedStage
+    recover: SkippedStage
+    quantize: SkippedStage
+    eval: EvalConfig
+    registry: RegistryConfig
+
+
+S = TypeVar("S", bound=BaseModel)
+# pydantic puts the chosen member of a tagged union into error locations; users never see
+# that level in their YAML.
+_UNION_TAGS = frozenset({"tiny", "hf"})
+
+
+def _location(where: str, loc: tuple) -> str:
+    parts = [where] if where else []
+    return ".".join(parts + [str(p) for p in loc if p not in _UNION_TAGS])
+
+
+def parse_section(model: type[S] | Any, values: Any, where: str) -> S:
+    """Validate one section of params.yaml; raise SlimlineError naming the bad keys."""
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(model).validate_python(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_location(where, e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SlimlineError(
+            f"invalid configuration: {problems}. Fix it in conf/ and run `slimline compose`, "
+            "or pass an override."
+        ) from None
+
+
+def parse_model(values: Any) -> TinyModelConfig | HFModelConfig:
+    return parse_section(ModelConfig, values, "model")
+
+
+def compose(overrides: list[str], conf_dir: Path, config_name: str = "config") -> dict:
+    """Compose `conf_dir` with Hydra override grammar into a plain, validated dict."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    if not (conf_dir / f"{config_name}.yaml").exists():
+        raise SlimlineError(f"no {config_name}.yaml in {conf_dir}: run from a slimline project "
+                            "or pass --conf-dir.")
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+            cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as exc:
+        raise SlimlineError(f"{exc.full_key} has no value (it is ??? in conf/): pass it as an "
+                            f"override, e.g. `slimline compose ... {exc.full_key}=VALUE`.") from None
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise SlimlineError(str(exc)) from None
+    parse_section(Params, values, "")
+    return values

@@ -1,0 +1,229 @@
+"""MLflow wiring: one run per stage execution, grouped under one parent run per pipeline.
+
+The embedded store is `mlruns/` (SQLite database + artifact root) unless
+`MLFLOW_TRACKING_URI` is set. A pipeline execution is one `dvc repro` / `dvc exp run`
+process (or whatever sets `SLIMLINE_PIPELINE_ID`); every stage that process runs finds the
+same parent run through the `slimline.pipeline_key` tag.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimline.paths import MLRUNS, project_root
+
+TAG = "slimline."
+DB_NAME = "mlflow.db"
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `mlruns/`."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    store = (root or project_root()) / MLRUNS
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / DB_NAME}"
+
+
+def configure(experiment: str, root: Path | None = None) -> str:
+    """Point MLflow at the store and make sure `experiment` exists; return its id."""
+    import mlflow
+
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if uri.startswith("sqlite:") and "MLFLOW_TRACKING_URI" not in os.environ:
+        location = ((root or project_root()) / MLRUNS / "artifacts").as_uri()
+    return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """HEAD of the project's git checkout, with `-dirty` when tracked files changed."""
+    cwd = root or project_root()
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty.strip() else "")
+
+
+def pipeline_key() -> str | None:
+    """Identify the pipeline execution this process belongs to, if any.
+
+    `SLIMLINE_PIPELINE_ID` wins; otherwise the nearest ancestor `dvc` process (its pid and
+    start time, so a reused pid is not mistaken for the same execution).
+    """
+    if env := os.environ.get("SLIMLINE_PIPELINE_ID"):
+        return env
+    import psutil
+
+    try:
+        for proc in psutil.Process().parents():
+            cmd = proc.cmdline()
+            names = {Path(part).name for part in cmd[:2]}
+            if "dvc" in names or proc.name() == "dvc":
+                return f"{socket.gethostname()}:{proc.pid}:{proc.create_time():.0f}"
+    except psutil.Error:
+        return None
+    return None
+
+
+def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path | None) -> str:
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG}pipeline_key` = '{key}'", max_results=1
+    )
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        tags={f"{TAG}pipeline_key": key, f"{TAG}stage": "pipeline",
+              f"{TAG}git_commit": git_commit() or "unknown"},
+    )
+    if params_file is not None and params_file.exists():
+        client.log_artifact(run.info.run_id, str(params_file))
+    return run.info.run_id
+
+
+@dataclass
+class StageRun:
+    """Handle on the active stage run: log what the stage saw and made."""
+
+    run_id: str
+    stage: str
+    parent_run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        import mlflow
+
+        clean = {k: float(v) for k, v in metrics.items() if v is not None}
+        mlflow.log_metrics(clean, step=step)
+        if step is None:
+            self.metrics.update(clean)
+
+    def log_series(self, name: str, values: list[float]) -> None:
+        """Log a curve (e.g. per-step loss) in one batch call instead of one call a point."""
+        if not values:
+            return
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        now = int(time.time() * 1000)
+        points = [Metric(name, float(v), now, step) for step, v in enumerate(values)]
+        client = MlflowClient()
+        for i in range(0, len(points), 1000):
+            client.log_batch(self.run_id, metrics=points[i:i + 1000])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k if "." in k else TAG + k: str(v) for k, v in tags.items()
+                         if v is not None})
+
+    def log_dataset(self, path: Path, *, name: str, digest: str, context: str,
+                    num_rows: int | None = None) -> None:
+        """Record a data file the stage read, named by our content digest."""
+        import mlflow
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():
+            # mlflow registers the local source twice (for '' and 'file'); either is right.
+            warnings.filterwarnings("ignore", message=".*interpreted in multiple ways.*")
+            source = resolve_dataset_source(Path(path).resolve().as_uri())
+        dataset = MetaDataset(source=source, name=name, digest=digest[:36])
+        tags = {"sha256": digest}
+        if num_rows is not None:
+            tags["num_rows"] = str(num_rows)
+        mlflow.log_input(dataset, context=context, tags=tags)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        if Path(path).is_dir():
+            mlflow.log_artifacts(str(path), artifact_path)
+        else:
+            mlflow.log_artifact(str(path), artifact_path)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1 << 20) if os.uname().sysname == "Darwin" else rss / 1024
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _flatten("", params, out)
+    return out
+
+
+@contextmanager
+def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
+              dvc_stage: str | None = None, run_name: str | None = None,
+              extra_tags: Mapping[str, str] | None = None) -> Iterator[StageRun]:
+    """Open the MLflow run of one stage execution, nested under the pipeline's parent run.
+
+    Logs exactly `params` (flattened), the lineage tags, and on exit the wall time and peak
+    memory; a failure marks the run (and the parent) FAILED and is re-raised.
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    root = project_root()
+    experiment_id = configure(experiment, root)
+    client = MlflowClient()
+    key = pipeline_key()
+    parent_id = _parent_run(client, experiment_id, key, root / "params.yaml") if key else None
+    tags = {
+        f"{TAG}stage": stage,
+        f"{TAG}dvc_stage": dvc_stage or stage,
+        f"{TAG}git_commit": git_commit(root) or "unknown",
+        f"{TAG}parent_run_id": parent_id or "",
+        **(extra_tags or {}),
+    }
+    start = time.perf_counter()
+    status = "FINISHED"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name or stage,
+                          parent_run_id=parent_id, tags=tags) as active:
+        handle = StageRun(active.info.run_id, stage, parent_id)
+        flat = flatten_params(params)
+        if flat:
+            mlflow.log_params({k: "null" if v is None else v for k, v in flat.items()})
+        try:
+            yield handle
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            handle.log_metrics({"wall_time_s": time.perf_counter() - start,
+                                "peak_memory_mb": peak_memory_mb()})
+            mlflow.end_run(status)
+            if parent_id:
+                client.set_terminated(parent_id, status=status)

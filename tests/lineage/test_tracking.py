@@ -1,0 +1,72 @@
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from slimline.lineage.tracking import flatten_params, pipeline_key, stage_run
+
+
+def test_stage_run_records_params_tags_metrics_and_dataset(tmp_path):
+    data = tmp_path / "calibration.jsonl"
+    data.write_text('{"text": "x"}\n')
+    params = {"eval": {"seq_len": 64, "max_tokens": None}}
+    with stage_run("eval", params=params, experiment="t", dvc_stage="eval@base") as run:
+        run.set_tags({"artifact_digest": "abc"})
+        run.log_dataset(data, name="data/calibration", digest="f" * 64, context="calibration",
+                        num_rows=1)
+        run.log_metrics({"perplexity": 2.5})
+        run.log_series("loss", [3.0, 2.0, 1.0])
+    got = MlflowClient().get_run(run.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.params == {"eval.seq_len": "64", "eval.max_tokens": "null"}
+    assert got.data.tags["slimline.stage"] == "eval"
+    assert got.data.tags["slimline.dvc_stage"] == "eval@base"
+    assert got.data.tags["slimline.artifact_digest"] == "abc"
+    assert {"perplexity", "wall_time_s", "peak_memory_mb"} <= set(got.data.metrics)
+    history = MlflowClient().get_metric_history(run.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 3.0), (1, 2.0), (2, 1.0)]
+    (dataset_input,) = got.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "data/calibration"
+    assert dataset_input.dataset.digest == "f" * 36
+    tags = {t.key: t.value for t in dataset_input.tags}
+    assert tags["sha256"] == "f" * 64 and tags["mlflow.data.context"] == "calibration"
+
+
+def test_stages_of_one_pipeline_share_a_parent(monkeypatch):
+    monkeypatch.setenv("SLIMLINE_PIPELINE_ID", "pipe-1")
+    with stage_run("data", params={}, experiment="t") as a:
+        pass
+    with stage_run("base", params={}, experiment="t") as b:
+        pass
+    monkeypatch.setenv("SLIMLINE_PIPELINE_ID", "pipe-2")
+    with stage_run("data", params={}, experiment="t") as c:
+        pass
+    assert a.parent_run_id == b.parent_run_id != c.parent_run_id
+    child = MlflowClient().get_run(b.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == a.parent_run_id
+    assert child.data.tags["slimline.parent_run_id"] == a.parent_run_id
+    parent = MlflowClient().get_run(a.parent_run_id)
+    assert parent.data.tags["slimline.stage"] == "pipeline"
+    assert parent.info.status == "FINISHED"
+
+
+def test_failure_marks_run_and_parent_failed(monkeypatch):
+    monkeypatch.setenv("SLIMLINE_PIPELINE_ID", "pipe-fail")
+    with pytest.raises(RuntimeError), stage_run("base", params={}, experiment="t") as run:
+        raise RuntimeError("boom")
+    client = MlflowClient()
+    assert client.get_run(run.run_id).info.status == "FAILED"
+    assert client.get_run(run.parent_run_id).info.status == "FAILED"
+    assert mlflow.active_run() is None
+
+
+def test_without_pipeline_a_stage_run_stands_alone(monkeypatch):
+    monkeypatch.delenv("SLIMLINE_PIPELINE_ID", raising=False)
+    assert pipeline_key() is None  # pytest is not run by dvc
+    with stage_run("data", params={}, experiment="t") as run:
+        pass
+    assert run.parent_run_id is None
+
+
+def test_flatten_params():
+    assert flatten_params({"a": {"b": 1, "c": {"d": None}}, "e": [1]}) == {
+        "a.b": 1, "a.c.d": None, "e": [1]}

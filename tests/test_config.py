@@ -1,0 +1,55 @@
+import pytest
+import yaml
+
+from slimline.config import Params, compose, parse_model, parse_section
+from slimline.errors import SlimlineError
+from slimline.pipeline import PARAMS_FILE
+
+from .conftest import REPO
+
+CONF = REPO / "conf"
+
+
+def test_committed_params_yaml_is_the_default_composition():
+    committed = yaml.safe_load((REPO / PARAMS_FILE).read_text())
+    assert committed == compose([], CONF)
+
+
+def test_overrides_use_hydra_grammar():
+    values = compose(["eval.batch_size=2", "model.train.steps=7", "data.seed=3"], CONF)
+    assert values["eval"]["batch_size"] == 2
+    assert values["model"]["train"]["steps"] == 7
+    assert values["registry"]["model_name"] == "slimline-tiny-llama"
+
+
+def test_unknown_group_option_lists_the_valid_ones():
+    with pytest.raises(SlimlineError, match=r"Could not find 'quantize/gptq'[\s\S]*none"):
+        compose(["quantize=gptq"], CONF)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+model.hidden_sise=64", r"model.hidden_sise: Extra inputs are not permitted"),
+    ("model.num_attention_heads=3", "hidden_size must be divisible by num_attention_heads"),
+    ("eval.batch_size=0", r"eval.batch_size: Input should be greater than 0"),
+])
+def test_invalid_values_name_the_key(override, message):
+    with pytest.raises(SlimlineError, match=message):
+        compose([override], CONF)
+
+
+def test_hf_model_needs_source_and_name():
+    with pytest.raises(SlimlineError, match=r"model.source has no value .* model.source=VALUE"):
+        compose(["model=hf", "model.name=x"], CONF)
+    with pytest.raises(SlimlineError, match="model.name has no value"):
+        compose(["model=hf", "model.source=/m"], CONF)
+    values = compose(["model=hf", "model.source=/models/x", "model.name=x"], CONF)
+    assert parse_model(values["model"]).source == "/models/x"
+    assert values["registry"]["model_name"] == "slimline-x"
+
+
+def test_round_trip_through_yaml(tmp_path):
+    values = compose([], CONF)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(values))
+    again = parse_section(Params, yaml.safe_load(path.read_text()), "")
+    assert again.model_dump() == parse_section(Params, values, "").model_dump()

@@ -1,0 +1,114 @@
+"""The whole pipeline under DVC on a tiny configuration: what a user's `dvc repro` does."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from slimline.config import compose
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_size=128",
+         "model.num_hidden_layers=2", "model.max_position_embeddings=64",
+         "model.train.steps=30", "model.train.seq_len=64", "model.train.batch_size=16",
+         "data.calibration.num_docs=16", "data.recovery.num_docs=64", "eval.seq_len=64",
+         "eval.max_tokens=4000"]
+
+
+def _run(project: Path, *args: str) -> tuple[str, float]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("SLIMLINE_ROOT", None)
+    start = time.perf_counter()
+    result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr, time.perf_counter() - start
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in ("conf", "pipelines", "src"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(REPO / name, root / name)
+    (root / ".dvc").mkdir()
+    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")
+    (root / "params.yaml").write_text(yaml.safe_dump(compose(SMALL, root / "conf")))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, cwd=root, check=True)
+    return root
+
+
+def test_repro_runs_every_stage_and_logs_lineage(project):
+    out, _ = _run(project, "dvc", "repro")
+    assert _ran(out) == {"data", "base", "eval@base"}
+    metrics = json.loads((project / "metrics" / "base.json").read_text())
+    assert 1 < metrics["perplexity"] < 384 and metrics["num_parameters"] > 0
+    base_meta = json.loads((project / "artifacts" / "base" / "slimline.json").read_text())
+
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("slimline")
+    runs = client.search_runs([exp.experiment_id])
+    by_stage = {r.data.tags["slimline.stage"]: r for r in runs}
+    assert set(by_stage) == {"pipeline", "data", "base", "eval"}
+    parent = by_stage["pipeline"].info.run_id
+    for stage in ("data", "base", "eval"):
+        assert by_stage[stage].data.tags["mlflow.parentRunId"] == parent
+    base = by_stage["base"]
+    assert base.data.tags["slimline.artifact_digest"] == base_meta["digest"]
+    assert base_meta["mlflow_run_id"] == base.info.run_id
+    assert base.data.params["model.train.steps"] == "30"
+    assert "eval.seq_len" not in base.data.params
+    data_inputs = {d.dataset.name for d in by_stage["data"].inputs.dataset_inputs}
+    assert data_inputs == {"data/calibration", "data/recovery", "data/evaluation", "data/facts"}
+    evaluation = by_stage["eval"]
+    assert evaluation.data.tags["slimline.artifact_digest"] == base_meta["digest"]
+    assert evaluation.data.metrics["perplexity"] == pytest.approx(metrics["perplexity"])
+    assert [d.dataset.name for d in evaluation.inputs.dataset_inputs] == ["data/evaluation"]
+
+
+def test_second_repro_runs_nothing_quickly(project):
+    before = len(MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("slimline").experiment_id]))
+    out, seconds = _run(project, "dvc", "repro")
+    assert _ran(out) == set()
+    assert seconds < 10
+    after = len(MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("slimline").experiment_id]))
+    assert after == before
+
+
+def test_downstream_param_change_reruns_only_downstream(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["eval"]["batch_size"] = 4
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    out, _ = _run(project, "dvc", "repro")
+    assert _ran(out) == {"eval@base"}
+
+
+def test_dvc_exp_run_composes_hydra_overrides(project):
+    _run(project, "dvc", "commit", "-f")
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"],
+                   cwd=project, check=True)
+    # -S composes conf/ (not the small params.yaml), so pass the small sizes again.
+    overrides = [a for o in [*SMALL, "eval.max_tokens=2000"] for a in ("-S", o)]
+    out, _ = _run(project, "dvc", "exp", "run", *overrides)
+    assert "eval@base" in _ran(out)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["eval"]["max_tokens"] == 2000
