@@ -183,8 +183,9 @@ def compose(overrides: list[str], conf_dir: Path, config_name: str = "config") -
             cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
         values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as exc:
-        raise SlimlineError(f"{exc.full_key} has no value (it is ??? in conf/): pass it as an "
-                            f"override, e.g. `slimline compose ... {exc.full_key}=VALUE`.") from None
+        key = exc.full_key
+        raise SlimlineError(f"{key} has no value (it is ??? in conf/): pass it as an override, "
+                            f"e.g. `slimline compose ... {key}=VALUE`.") from None
     except (HydraException, OmegaConfBaseException) as exc:
         raise SlimlineError(str(exc)) from None
     parse_section(Params, values, "")
