@@ -20,9 +20,13 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 @pytest.fixture(autouse=True)
 def _isolated_mlflow(tmp_path_factory, monkeypatch):
     """Each test logs to its own SQLite store, never to the project's mlruns/."""
+    import mlflow
+
     store = tmp_path_factory.mktemp("mlruns")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("SLIMLINE_PIPELINE_ID", raising=False)
+    mlflow.set_tracking_uri(uri)  # stage_run sets the global URI; never let it leak across tests
     yield
 
 

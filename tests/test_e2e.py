@@ -25,8 +25,18 @@ SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_siz
          "eval.max_tokens=4000"]
 
 
+def _store(project: Path) -> str:
+    return f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
+
+
+def _runs(project: Path) -> list:
+    client = MlflowClient(tracking_uri=_store(project))
+    return client.search_runs([client.get_experiment_by_name("slimline").experiment_id])
+
+
 def _run(project: Path, *args: str) -> tuple[str, float]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI")  # the embedded store: <project>/mlruns/mlflow.db
     env.pop("SLIMLINE_ROOT", None)
     start = time.perf_counter()
     result = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True)
@@ -61,9 +71,10 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     assert 1 < metrics["perplexity"] < 384 and metrics["num_parameters"] > 0
     base_meta = json.loads((project / "artifacts" / "base" / "slimline.json").read_text())
 
-    client = MlflowClient()
-    exp = client.get_experiment_by_name("slimline")
-    runs = client.search_runs([exp.experiment_id])
+    runs = _runs(project)
+    client = MlflowClient(tracking_uri=_store(project))
+    artifact_root = client.get_experiment_by_name("slimline").artifact_location
+    assert artifact_root == (project / "mlruns" / "artifacts").as_uri()
     by_stage = {r.data.tags["slimline.stage"]: r for r in runs}
     assert set(by_stage) == {"pipeline", "data", "base", "eval"}
     parent = by_stage["pipeline"].info.run_id
@@ -74,6 +85,10 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     assert base_meta["mlflow_run_id"] == base.info.run_id
     assert base.data.params["model.train.steps"] == "30"
     assert "eval.seq_len" not in base.data.params
+    manifest = json.loads((project / "artifacts" / "data" / "manifest.json").read_text())
+    for split in manifest["splits"]:
+        tag = f"slimline.split.{split['name']}.sha256"
+        assert by_stage["data"].data.tags[tag] == split["sha256"]
     data_inputs = {d.dataset.name for d in by_stage["data"].inputs.dataset_inputs}
     assert data_inputs == {"data/calibration", "data/recovery", "data/evaluation", "data/facts"}
     evaluation = by_stage["eval"]
@@ -83,14 +98,11 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
 
 
 def test_second_repro_runs_nothing_quickly(project):
-    before = len(MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name("slimline").experiment_id]))
+    before = len(_runs(project))
     out, seconds = _run(project, "dvc", "repro")
     assert _ran(out) == set()
     assert seconds < 10
-    after = len(MlflowClient().search_runs(
-        [MlflowClient().get_experiment_by_name("slimline").experiment_id]))
-    assert after == before
+    assert len(_runs(project)) == before
 
 
 def test_downstream_param_change_reruns_only_downstream(project):

@@ -39,15 +39,15 @@ def configure(experiment: str, root: Path | None = None) -> str:
     """Point MLflow at the store and make sure `experiment` exists; return its id."""
     import mlflow
 
+    # Decide before set_tracking_uri: mlflow exports MLFLOW_TRACKING_URI to the environment.
+    embedded = "MLFLOW_TRACKING_URI" not in os.environ
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
-    location = None
-    if uri.startswith("sqlite:") and "MLFLOW_TRACKING_URI" not in os.environ:
-        location = ((root or project_root()) / MLRUNS / "artifacts").as_uri()
+    location = ((root or project_root()) / MLRUNS / "artifacts").as_uri() if embedded else None
     return mlflow.create_experiment(experiment, artifact_location=location)
 
 
