@@ -5,7 +5,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from slimline._digest import directory_digest
 from slimline.base import build_base, count_parameters
-from slimline.base._tiny import BOS, build_model, token_stream, train, train_tokenizer
+from slimline.base._tiny import BOS, build_model, train, train_tokenizer
+from slimline.checkpoint import token_stream
 from slimline.data.corpus import build_corpus
 from slimline.lineage.metadata import ArtifactMetadata
 

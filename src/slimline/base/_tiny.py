@@ -63,13 +63,6 @@ def build_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerFast) -> Lla
     return LlamaForCausalLM(config)
 
 
-def token_stream(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> torch.Tensor:
-    """All documents as one stream of ids, each as BOS + text + EOS."""
-    ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    eos = tokenizer.eos_token_id
-    return torch.tensor([t for doc in ids for t in (*doc, eos)], dtype=torch.long)
-
-
 @dataclass
 class TrainResult:
     steps: int

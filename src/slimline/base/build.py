@@ -49,6 +49,7 @@ def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, 
     import torch
 
     from slimline.base import _tiny
+    from slimline.checkpoint import token_stream
     from slimline.data.corpus import build_corpus
 
     if cfg.train.threads:
@@ -56,7 +57,7 @@ def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, 
     corpus = build_corpus()
     tokenizer = _tiny.train_tokenizer(corpus.train, cfg.vocab_size)
     model = _tiny.build_model(cfg, tokenizer)
-    result = _tiny.train(model, _tiny.token_stream(tokenizer, corpus.train), cfg)
+    result = _tiny.train(model, token_stream(tokenizer, corpus.train), cfg)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -12,26 +12,25 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from slimline.checkpoint import token_stream, windows
+
 
 @torch.inference_mode()
 def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int, batch_size: int,
                max_tokens: int | None = None) -> dict[str, float]:
     """Token perplexity, mean NLL and bits per UTF-8 byte of `texts` under `model`."""
-    eos = tokenizer.eos_token_id
-    ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    stream = torch.tensor([t for doc in ids for t in (*doc, eos)], dtype=torch.long)
+    stream = token_stream(tokenizer, texts)
     total_bytes = sum(len(t.encode("utf-8")) + 1 for t in texts)
     total_tokens = stream.numel()
     if max_tokens is not None:
         stream = stream[:max_tokens]
-    n_windows = max(1, stream.numel() // seq_len)
-    windows = [stream[i * seq_len:(i + 1) * seq_len] for i in range(n_windows)]
+    chunks = windows(stream, seq_len)
     nll_sum, scored = 0.0, 0
     device = next(model.parameters()).device
     model.eval()
-    for start in tqdm(range(0, len(windows), batch_size), desc="perplexity", unit="batch",
+    for start in tqdm(range(0, len(chunks), batch_size), desc="perplexity", unit="batch",
                       mininterval=2.0):
-        batch = windows[start:start + batch_size]
+        batch = chunks[start:start + batch_size]
         width = min(len(w) for w in batch)
         x = torch.stack([w[:width] for w in batch]).to(device)
         logits = model(input_ids=x).logits[:, :-1].float()

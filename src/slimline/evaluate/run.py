@@ -4,21 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slimline.checkpoint import load_checkpoint
 from slimline.config import EvalConfig
-from slimline.errors import SlimlineError
-
-
-def load_checkpoint(model_dir: Path):
-    """Model and tokenizer from a stage's checkpoint directory, in eval mode on CPU."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if not (Path(model_dir) / "config.json").exists():
-        raise SlimlineError(f"{model_dir} is not a checkpoint (no config.json): run its stage "
-                            "first (`dvc repro`).")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.eval()
-    return model, tokenizer
 
 
 def evaluate_checkpoint(model_dir: Path, texts: list[str], cfg: EvalConfig) -> dict[str, float]:
