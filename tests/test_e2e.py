@@ -22,7 +22,7 @@ SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_siz
          "model.num_hidden_layers=2", "model.max_position_embeddings=64",
          "model.train.steps=30", "model.train.seq_len=64", "model.train.batch_size=16",
          "data.calibration.num_docs=16", "data.recovery.num_docs=64", "eval.seq_len=64",
-         "eval.max_tokens=4000"]
+         "eval.max_tokens=4000", "prune.round_to=32", "prune.num_batches=2"]
 
 
 def _store(project: Path) -> str:
@@ -66,7 +66,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_runs_every_stage_and_logs_lineage(project):
     out, _ = _run(project, "dvc", "repro")
-    assert _ran(out) == {"data", "base", "eval@base"}
+    assert _ran(out) == {"data", "base", "prune", "eval@base", "eval@pruned"}
     metrics = json.loads((project / "metrics" / "base.json").read_text())
     assert 1 < metrics["perplexity"] < 384 and metrics["num_parameters"] > 0
     base_meta = json.loads((project / "artifacts" / "base" / "slimline.json").read_text())
@@ -76,10 +76,10 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     artifact_root = client.get_experiment_by_name("slimline").artifact_location
     assert artifact_root == (project / "mlruns" / "artifacts").as_uri()
     by_stage = {r.data.tags["slimline.stage"]: r for r in runs}
-    assert set(by_stage) == {"pipeline", "data", "base", "eval"}
+    assert set(by_stage) == {"pipeline", "data", "base", "prune", "eval"}
     parent = by_stage["pipeline"].info.run_id
-    for stage in ("data", "base", "eval"):
-        assert by_stage[stage].data.tags["mlflow.parentRunId"] == parent
+    assert len(runs) == 6
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for r in runs if r.info.run_id != parent)
     base = by_stage["base"]
     assert base.data.tags["slimline.artifact_digest"] == base_meta["digest"]
     assert base_meta["mlflow_run_id"] == base.info.run_id
@@ -91,7 +91,14 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
         assert by_stage["data"].data.tags[tag] == split["sha256"]
     data_inputs = {d.dataset.name for d in by_stage["data"].inputs.dataset_inputs}
     assert data_inputs == {"data/calibration", "data/recovery", "data/evaluation", "data/facts"}
-    evaluation = by_stage["eval"]
+    pruned_meta = json.loads((project / "artifacts" / "pruned" / "slimline.json").read_text())
+    assert pruned_meta["parent_digest"] == base_meta["digest"]
+    assert by_stage["prune"].data.tags["slimline.parent_digest"] == base_meta["digest"]
+    assert by_stage["prune"].data.metrics["channels_removed_share"] == 0.25
+    evals = {r.data.tags["slimline.eval_target"]: r for r in runs
+             if r.data.tags["slimline.stage"] == "eval"}
+    assert set(evals) == {"base", "pruned"}
+    evaluation = evals["base"]
     assert evaluation.data.tags["slimline.artifact_digest"] == base_meta["digest"]
     assert evaluation.data.metrics["perplexity"] == pytest.approx(metrics["perplexity"])
     assert [d.dataset.name for d in evaluation.inputs.dataset_inputs] == ["data/evaluation"]
@@ -105,12 +112,17 @@ def test_second_repro_runs_nothing_quickly(project):
     assert len(_runs(project)) == before
 
 
-def test_downstream_param_change_reruns_only_downstream(project):
+@pytest.mark.parametrize("section, key, value, expected", [
+    ("eval", "batch_size", 4, {"eval@base", "eval@pruned"}),
+    ("prune", "estimator", "magnitude", {"prune", "eval@pruned"}),
+])
+def test_downstream_param_change_reruns_only_downstream(project, section, key, value,
+                                                         expected):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["eval"]["batch_size"] = 4
+    params[section][key] = value
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     out, _ = _run(project, "dvc", "repro")
-    assert _ran(out) == {"eval@base"}
+    assert _ran(out) == expected
 
 
 def test_dvc_exp_run_composes_hydra_overrides(project):
@@ -121,6 +133,6 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
     # -S composes conf/ (not the small params.yaml), so pass the small sizes again.
     overrides = [a for o in [*SMALL, "eval.max_tokens=2000"] for a in ("-S", o)]
     out, _ = _run(project, "dvc", "exp", "run", *overrides)
-    assert "eval@base" in _ran(out)
+    assert {"eval@base", "eval@pruned"} <= _ran(out)
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["eval"]["max_tokens"] == 2000

@@ -1,0 +1,93 @@
+"""Coupled structure groups of Llama-family decoders and the slicing that removes them.
+
+A group is everything that must go together for the model to stay a dense, standard
+checkpoint: an MLP channel is a row of gate_proj and up_proj plus a column of down_proj; an
+attention head is a block of q_proj rows plus the matching o_proj columns; a key/value group
+is a kv head (k_proj and v_proj rows) with all the query heads that read it. Pure tensor
+code: no I/O, no configuration parsing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from slimline.errors import SlimlineError
+
+# model_type -> whether q/k/v projections carry a bias
+SUPPORTED = {"llama": False, "mistral": False, "qwen2": True}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The widths a decoder layer has (or will have after pruning)."""
+
+    intermediate_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+
+    @property
+    def heads_per_group(self) -> int:
+        return self.num_attention_heads // self.num_key_value_heads
+
+
+def model_shape(config) -> Shape:
+    """Read the layer widths of a supported config, refusing other architectures."""
+    if config.model_type not in SUPPORTED:
+        raise SlimlineError(
+            f"cannot prune model_type={config.model_type!r}: slimline prunes "
+            f"{', '.join(sorted(SUPPORTED))} decoders. Use prune=none for this model."
+        )
+    head_dim = getattr(config, "head_dim", None) or (
+        config.hidden_size // config.num_attention_heads)
+    return Shape(config.intermediate_size, config.num_attention_heads,
+                 config.num_key_value_heads, head_dim)
+
+
+def _keep_rows(linear: nn.Linear, rows: torch.Tensor) -> None:
+    linear.weight = nn.Parameter(linear.weight.data[rows].clone())
+    if linear.bias is not None:
+        linear.bias = nn.Parameter(linear.bias.data[rows].clone())
+    linear.out_features = len(rows)
+
+
+def _keep_cols(linear: nn.Linear, cols: torch.Tensor) -> None:
+    linear.weight = nn.Parameter(linear.weight.data[:, cols].clone())
+    linear.in_features = len(cols)
+
+
+def head_rows(heads: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """Row indices of a projection's output that belong to `heads`."""
+    return (heads[:, None] * head_dim + torch.arange(head_dim)[None, :]).reshape(-1)
+
+
+def slice_mlp(mlp: nn.Module, keep: torch.Tensor) -> None:
+    """Keep MLP channels `keep` (sorted indices) in gate/up rows and down columns."""
+    _keep_rows(mlp.gate_proj, keep)
+    _keep_rows(mlp.up_proj, keep)
+    _keep_cols(mlp.down_proj, keep)
+
+
+def slice_attention(attn: nn.Module, shape: Shape, keep_kv: torch.Tensor,
+                    keep_q_in_group: torch.Tensor) -> None:
+    """Keep kv heads `keep_kv` and, in each, the query heads at positions `keep_q_in_group`.
+
+    `keep_q_in_group` is a (len(keep_kv), G') tensor of positions within each kept group, so
+    every group keeps the same number of query heads and the layout stays grouped-query.
+    """
+    g = shape.heads_per_group
+    q_heads = (keep_kv[:, None] * g + keep_q_in_group).reshape(-1)
+    q_rows = head_rows(q_heads, shape.head_dim)
+    kv_rows = head_rows(keep_kv, shape.head_dim)
+    _keep_rows(attn.q_proj, q_rows)
+    _keep_rows(attn.k_proj, kv_rows)
+    _keep_rows(attn.v_proj, kv_rows)
+    _keep_cols(attn.o_proj, q_rows)
+    attn.num_key_value_groups = keep_q_in_group.shape[1]
+    if hasattr(attn, "num_heads"):
+        attn.num_heads = len(q_heads)
+    if hasattr(attn, "num_key_value_heads"):
+        attn.num_key_value_heads = len(keep_kv)

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from slimline._digest import directory_digest
+from slimline.base import count_parameters
+from slimline.config import PruneConfig, SkippedStage
+from slimline.data.corpus import build_corpus
+from slimline.errors import SlimlineError
+from slimline.lineage.metadata import ArtifactMetadata
+from slimline.prune.build import KEPT_FILE, prune_checkpoint
+
+TEXTS = list(build_corpus().train[:200])
+
+
+def test_none_is_an_exact_pass_through(tmp_path, trained_checkpoint):
+    result = prune_checkpoint(trained_checkpoint, tmp_path / "pruned", SkippedStage(),
+                              texts=[], params={"prune": {"method": "none"}}, inputs={})
+    base = ArtifactMetadata.read(trained_checkpoint)
+    assert result.skipped and result.digest == base.digest == result.parent_digest
+    meta = ArtifactMetadata.read(tmp_path / "pruned")
+    assert meta.stage == "pruned" and meta.params == {"prune": {"method": "none"}}
+    assert meta.metrics["params_removed_share"] == 0
+    assert "skipped" in (tmp_path / "pruned" / "README.md").read_text()
+
+
+def test_structured_prune_writes_a_smaller_standard_checkpoint(tmp_path, trained_checkpoint):
+    cfg = PruneConfig(channel_ratio=0.5, round_to=32, num_batches=2, batch_size=2, seq_len=32)
+    out = tmp_path / "pruned"
+    result = prune_checkpoint(trained_checkpoint, out, cfg, texts=TEXTS, params={},
+                              inputs={"calibration": "abc"})
+    meta = ArtifactMetadata.read(out)
+    assert meta.parent_digest == ArtifactMetadata.read(trained_checkpoint).digest
+    assert meta.digest == directory_digest(out) == result.digest
+    assert meta.inputs == {"calibration": "abc"}
+    assert result.metrics["channels_removed_share"] == 0.5
+    assert result.metrics["num_parameters"] == count_parameters(out)
+    assert 0 < result.metrics["params_removed_share"] < 0.5
+    kept = json.loads((out / KEPT_FILE).read_text())
+    assert [len(layer["mlp_channels"]) for layer in kept] == [64, 64]
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.intermediate_size == 64
+    assert torch.isfinite(model(input_ids=torch.tensor([[1, 2, 3]])).logits).all()
+
+
+def test_bad_plan_fails_before_writing_anything(tmp_path, trained_checkpoint):
+    cfg = PruneConfig(channel_ratio=0.25, round_to=128)  # 128 * 0.75 rounds back to 128
+    with pytest.raises(SlimlineError, match="rounds to no pruning"):
+        prune_checkpoint(trained_checkpoint, tmp_path / "pruned", cfg, texts=TEXTS, params={},
+                         inputs={})
+    assert not (tmp_path / "pruned").exists()
