@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from slimline._digest import METADATA_FILES
 from slimline.errors import SlimlineError
 
 
@@ -36,3 +39,21 @@ def windows(stream: torch.Tensor, seq_len: int, limit: int | None = None) -> lis
     if limit is not None:
         n = min(n, limit)
     return [stream[i * seq_len:(i + 1) * seq_len] for i in range(n)]
+
+
+def pass_through(parent: Path, out: Path) -> None:
+    """Link (or copy) a checkpoint's model files unchanged, for a skipped stage."""
+    for src in sorted(Path(parent).iterdir()):
+        if src.is_file() and src.name not in METADATA_FILES:
+            try:
+                os.link(src, out / src.name)
+            except OSError:
+                shutil.copy2(src, out / src.name)
+
+
+def parameter_stats(directory: Path) -> dict[str, float]:
+    """Parameter count and bytes of a checkpoint's safetensors, from headers only."""
+    from slimline.base import count_parameters
+
+    return {"num_parameters": count_parameters(directory),
+            "size_bytes": sum(p.stat().st_size for p in Path(directory).glob("*.safetensors"))}

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
-from slimline._digest import METADATA_FILES, directory_digest
+from slimline._digest import directory_digest
 from slimline.base import count_parameters
+from slimline.checkpoint import pass_through
 from slimline.config import PruneConfig, SkippedStage
 from slimline.lineage.metadata import ArtifactMetadata, write_model_card
 
@@ -26,16 +25,6 @@ class PruneResult:
     metrics: dict[str, float]
     skipped: bool
     kept: list[dict[str, list[int]]] = field(default_factory=list)
-
-
-def pass_through(parent: Path, tmp: Path) -> None:
-    """Link (or copy) the parent's model files unchanged."""
-    for src in sorted(parent.iterdir()):
-        if src.is_file() and src.name not in METADATA_FILES:
-            try:
-                os.link(src, tmp / src.name)
-            except OSError:
-                shutil.copy2(src, tmp / src.name)
 
 
 def _prune(parent: Path, tmp: Path, cfg: PruneConfig,
