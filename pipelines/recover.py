@@ -1,0 +1,42 @@
+"""DVC stage `recover`: LoRA / distillation fine-tune of the pruned model, merged."""
+
+from __future__ import annotations
+
+from slimline.config import RecoverStageConfig, parse_section
+from slimline.data import read_documents, read_manifest
+from slimline.lineage.tracking import stage_run
+from slimline.paths import artifact_dir, project_root
+from slimline.pipeline import stage_params, tracking_experiment
+from slimline.recover import recover_checkpoint, write_loss_curve
+
+STAGE = "recover"
+
+
+def main() -> None:
+    root = project_root()
+    params = stage_params(STAGE, root)
+    cfg = parse_section(RecoverStageConfig, params["recover"], "recover")
+    data_dir = artifact_dir("data", root)
+    split = read_manifest(data_dir)["recovery"]
+    out = artifact_dir("recovered", root)
+    with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
+                   run_name=f"recover {cfg.method}") as run:
+        run.log_dataset(data_dir / split.file, name="data/recovery", digest=split.sha256,
+                        context="recovery", num_rows=split.num_docs)
+        result = recover_checkpoint(
+            artifact_dir("pruned", root), out, cfg, texts=read_documents(data_dir / split.file),
+            teacher=artifact_dir("base", root), params=params,
+            inputs={"recovery": split.sha256}, run_id=run.run_id)
+        run.set_tags({"artifact_digest": result.digest, "parent_digest": result.parent_digest,
+                      "skipped": str(result.skipped).lower()})
+        run.log_metrics(result.metrics)
+        run.log_series("recover_loss_step", result.losses)
+        write_loss_curve(root / "plots" / "recover_loss.json", result.losses)
+        for name in ("slimline.json", "README.md", "config.json"):
+            run.log_artifact(out / name, "model")
+
+
+if __name__ == "__main__":
+    from slimline.cli.errors import run_main
+
+    run_main(main)

@@ -1,0 +1,75 @@
+"""The recovery loop: LoRA adapters trained with the LM loss, a distillation loss or both."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+from slimline.config import DistillRecoverConfig, LoraRecoverConfig
+from slimline.errors import SlimlineError
+from slimline.recover.losses import kd_loss
+
+
+def add_adapters(model, cfg: LoraRecoverConfig):
+    """Wrap `model` with LoRA adapters on `cfg.target_modules` (seeded initialisation)."""
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = sorted(set(cfg.target_modules) - present)
+    if missing:
+        raise SlimlineError(f"recover.target_modules names {missing}, which the model does not "
+                            f"have: pick from its linear layers (e.g. {sorted(present)[:8]}).")
+    torch.manual_seed(cfg.seed)
+    lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=list(cfg.target_modules), bias="none",
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def _lr(step: int, cfg: LoraRecoverConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig,
+                   teacher=None) -> list[float]:
+    """Train the adapters of `model` on random windows of `stream`; return the loss curve.
+
+    With a DistillRecoverConfig the teacher's logits (computed in inference mode) enter the
+    loss; otherwise it is the plain next-token loss.
+    """
+    if stream.numel() <= cfg.seq_len:
+        raise SlimlineError(f"the recovery split has {stream.numel()} tokens, fewer than "
+                            f"recover.seq_len={cfg.seq_len}: use more data or a shorter seq_len.")
+    distill = isinstance(cfg, DistillRecoverConfig)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    offsets = torch.arange(cfg.seq_len)
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(range(cfg.steps), desc=f"recover ({cfg.method})", unit="step", mininterval=2.0)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, cfg)
+        starts = torch.randint(0, stream.numel() - cfg.seq_len, (cfg.batch_size,), generator=gen)
+        batch = stream[starts[:, None] + offsets]
+        out = model(input_ids=batch, labels=batch)
+        loss = out.loss
+        if distill:
+            with torch.inference_mode():
+                teacher_logits = teacher(input_ids=batch).logits
+            kd = kd_loss(out.logits, teacher_logits.clone(), cfg.temperature)
+            loss = cfg.kd_weight * kd + (1 - cfg.kd_weight) * out.loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    model.eval()
+    return losses
