@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +55,35 @@ def pass_through(parent: Path, out: Path) -> None:
 
 def parameter_stats(directory: Path) -> dict[str, float]:
     """Parameter count and bytes of a checkpoint's safetensors, from headers only."""
-    from slimline.base import count_parameters
-
     return {"num_parameters": count_parameters(directory),
             "size_bytes": sum(p.stat().st_size for p in Path(directory).glob("*.safetensors"))}
+
+
+# compressed-tensors stores a quantized weight as these; they are not parameters themselves.
+_QUANT_PARTS = ("weight_packed", "weight_scale", "weight_zero_point", "weight_shape",
+                "weight_g_idx")
+
+
+def count_parameters(directory: Path) -> int:
+    """Parameters of a checkpoint, from its safetensors headers (a quantized weight counts
+    with its original shape, read from the stored `weight_shape`)."""
+    total = 0
+    for f in sorted(Path(directory).glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        if any(name.endswith(".weight_shape") for name in header):
+            from safetensors import safe_open
+
+            with safe_open(f, "pt") as st:
+                for name in header:
+                    if name.endswith(".weight_shape"):
+                        rows, cols = st.get_tensor(name).tolist()
+                        total += rows * cols
+        for name, entry in header.items():
+            if name != "__metadata__" and not name.endswith(_QUANT_PARTS):
+                numel = 1
+                for d in entry["shape"]:
+                    numel *= d
+                total += numel
+    return total

@@ -1,5 +1,6 @@
 """The `base` stage: materialise and fingerprint the base checkpoint."""
 
-from slimline.base.build import BaseResult, build_base, count_parameters
+from slimline.base.build import BaseResult, build_base
+from slimline.checkpoint import count_parameters
 
 __all__ = ["BaseResult", "build_base", "count_parameters"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
 from slimline._digest import directory_digest
+from slimline.checkpoint import parameter_stats
 from slimline.config import HFModelConfig, TinyModelConfig
 from slimline.lineage.metadata import ArtifactMetadata, write_model_card
 
@@ -23,26 +22,6 @@ class BaseResult:
     metrics: dict[str, float]
     inputs: dict[str, str]
     train_losses: list[float] = field(default_factory=list)
-
-
-def count_parameters(directory: Path) -> int:
-    """Parameters stored in a checkpoint's safetensors files, read from their headers only."""
-    total = 0
-    for f in sorted(Path(directory).glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(n))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                numel = 1
-                for d in entry["shape"]:
-                    numel *= d
-                total += numel
-    return total
-
-
-def _size_bytes(directory: Path) -> int:
-    return sum(p.stat().st_size for p in Path(directory).glob("*.safetensors"))
 
 
 def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, list[float]]:
@@ -92,7 +71,7 @@ def build_base(cfg: TinyModelConfig | HFModelConfig, out_dir: Path, *,
             inputs = {"source": cfg.source, "source_revision": cfg.revision or "default"}
             metrics = {}
             lineage = f"Base checkpoint `{cfg.source}` brought in unchanged as `{cfg.name}`."
-        metrics.update(num_parameters=count_parameters(tmp), size_bytes=_size_bytes(tmp))
+        metrics.update(parameter_stats(tmp))
         meta = ArtifactMetadata(stage="base", digest=digest, parent_digest=None, params=params,
                                 metrics=metrics, inputs=inputs, mlflow_run_id=run_id)
         meta.write(tmp)

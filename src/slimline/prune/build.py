@@ -9,8 +9,7 @@ from typing import Any
 
 from slimline._atomic import atomic_directory
 from slimline._digest import directory_digest
-from slimline.base import count_parameters
-from slimline.checkpoint import pass_through
+from slimline.checkpoint import count_parameters, parameter_stats, pass_through
 from slimline.config import PruneConfig, SkippedStage
 from slimline.lineage.metadata import ArtifactMetadata, write_model_card
 
@@ -81,9 +80,8 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         else:
             kept, shares = _prune(parent, tmp, cfg, texts)
         before, after = count_parameters(parent), count_parameters(tmp)
-        metrics = {**shares, "num_parameters": after, "num_parameters_before": before,
-                   "params_removed_share": 1 - after / before,
-                   "size_bytes": sum(p.stat().st_size for p in tmp.glob("*.safetensors"))}
+        metrics = {**shares, **parameter_stats(tmp), "num_parameters_before": before,
+                   "params_removed_share": 1 - after / before}
         digest = directory_digest(tmp)
         meta = ArtifactMetadata(stage="pruned", digest=digest, parent_digest=parent_meta.digest,
                                 params=params, metrics=metrics, inputs=inputs,
