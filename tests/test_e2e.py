@@ -23,7 +23,8 @@ SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_siz
          "model.train.steps=30", "model.train.seq_len=64", "model.train.batch_size=16",
          "data.calibration.num_docs=16", "data.recovery.num_docs=64", "eval.seq_len=64",
          "eval.max_tokens=4000", "prune.round_to=32", "prune.num_batches=2",
-         "recover.steps=5", "recover.batch_size=4", "recover.seq_len=64"]
+         "recover.steps=5", "recover.batch_size=4", "recover.seq_len=64",
+         "quantize.group_size=32", "quantize.num_samples=8", "quantize.seq_len=32"]
 
 
 def _store(project: Path) -> str:
@@ -67,8 +68,8 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_runs_every_stage_and_logs_lineage(project):
     out, _ = _run(project, "dvc", "repro")
-    assert _ran(out) == {"data", "base", "prune", "recover", "eval@base", "eval@pruned",
-                         "eval@recovered"}
+    assert _ran(out) == {"data", "base", "prune", "recover", "quantize", "eval@base",
+                         "eval@pruned", "eval@recovered", "eval@quantized"}
     metrics = json.loads((project / "metrics" / "base.json").read_text())
     assert 1 < metrics["perplexity"] < 384 and metrics["num_parameters"] > 0
     base_meta = json.loads((project / "artifacts" / "base" / "slimline.json").read_text())
@@ -78,9 +79,9 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     artifact_root = client.get_experiment_by_name("slimline").artifact_location
     assert artifact_root == (project / "mlruns" / "artifacts").as_uri()
     by_stage = {r.data.tags["slimline.stage"]: r for r in runs}
-    assert set(by_stage) == {"pipeline", "data", "base", "prune", "recover", "eval"}
+    assert set(by_stage) == {"pipeline", "data", "base", "prune", "recover", "quantize", "eval"}
     parent = by_stage["pipeline"].info.run_id
-    assert len(runs) == 8
+    assert len(runs) == 10
     assert all(r.data.tags["mlflow.parentRunId"] == parent for r in runs if r.info.run_id != parent)
     base = by_stage["base"]
     assert base.data.tags["slimline.artifact_digest"] == base_meta["digest"]
@@ -99,7 +100,13 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     assert by_stage["prune"].data.metrics["channels_removed_share"] == 0.25
     evals = {r.data.tags["slimline.eval_target"]: r for r in runs
              if r.data.tags["slimline.stage"] == "eval"}
-    assert set(evals) == {"base", "pruned", "recovered"}
+    assert set(evals) == {"base", "pruned", "recovered", "quantized"}
+    quantized_meta = json.loads((project / "artifacts" / "quantized" / "slimline.json").read_text())
+    calibration = quantized_meta["inputs"]["calibration_tokens"]
+    quantize_run = by_stage["quantize"]
+    assert quantize_run.data.tags["slimline.calibration_digest"] == calibration
+    (calib_input,) = quantize_run.inputs.dataset_inputs
+    assert calib_input.dataset.digest == calibration[:36]
     recovered_meta = json.loads((project / "artifacts" / "recovered" / "slimline.json").read_text())
     assert recovered_meta["parent_digest"] == pruned_meta["digest"]
     recover_inputs = [d.dataset.name for d in by_stage["recover"].inputs.dataset_inputs]
@@ -121,9 +128,10 @@ def test_second_repro_runs_nothing_quickly(project):
 
 
 @pytest.mark.parametrize("section, key, value, expected", [
-    ("eval", "batch_size", 4, {"eval@base", "eval@pruned", "eval@recovered"}),
-    ("recover", "lr", 0.001, {"recover", "eval@recovered"}),
-    ("prune", "estimator", "magnitude", {"prune", "eval@pruned", "recover", "eval@recovered"}),
+    ("eval", "batch_size", 4, {"eval@base", "eval@pruned", "eval@recovered",
+                               "eval@quantized"}),
+    ("quantize", "num_samples", 4, {"quantize", "eval@quantized"}),
+    ("recover", "lr", 0.001, {"recover", "eval@recovered", "quantize", "eval@quantized"}),
 ])
 def test_downstream_param_change_reruns_only_downstream(project, section, key, value,
                                                          expected):
@@ -142,6 +150,6 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
     # -S composes conf/ (not the small params.yaml), so pass the small sizes again.
     overrides = [a for o in [*SMALL, "eval.max_tokens=2000"] for a in ("-S", o)]
     out, _ = _run(project, "dvc", "exp", "run", *overrides)
-    assert {"eval@base", "eval@pruned", "eval@recovered"} <= _ran(out)
+    assert {"eval@base", "eval@pruned", "eval@recovered", "eval@quantized"} <= _ran(out)
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["eval"]["max_tokens"] == 2000

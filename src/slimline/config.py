@@ -195,6 +195,34 @@ RecoverStageConfig = Annotated[SkippedStage | LoraRecoverConfig | DistillRecover
                                Field(discriminator="method")]
 
 
+class QuantizeConfig(_Section):
+    """Post-training weight quantization through llm-compressor (compressed-tensors output).
+
+    Example (conf/quantize/gptq.yaml)::
+
+        method: gptq
+        bits: 4
+        group_size: 128
+        symmetric: true
+        ignore: [lm_head]
+    """
+
+    method: Literal["gptq", "awq", "rtn"] = Field(
+        "gptq", description="GPTQ (Frantar et al. 2022), AWQ (Lin et al. 2023) or "
+        "round-to-nearest.")
+    bits: Literal[4, 8] = Field(4, description="Weight bits (activations stay 16-bit).")
+    group_size: int = Field(128, gt=0, description="Input columns sharing one scale.")
+    symmetric: bool = Field(True, description="Symmetric (no zero point) or asymmetric.")
+    ignore: list[str] = Field(default_factory=lambda: ["lm_head"],
+                              description="Layers left unquantized (names or re:patterns).")
+    num_samples: int = Field(64, gt=0, description="Calibration sequences.")
+    seq_len: int = Field(128, gt=1, description="Tokens per calibration sequence.")
+    seed: int = Field(0, description="Seed for choosing calibration sequences.")
+
+
+QuantizeStageConfig = Annotated[SkippedStage | QuantizeConfig, Field(discriminator="method")]
+
+
 class Params(_Section):
     """The whole of params.yaml."""
 
@@ -202,7 +230,7 @@ class Params(_Section):
     data: DataConfig
     prune: PruneStageConfig
     recover: RecoverStageConfig
-    quantize: SkippedStage
+    quantize: QuantizeStageConfig
     eval: EvalConfig
     registry: RegistryConfig
 
@@ -210,7 +238,8 @@ class Params(_Section):
 S = TypeVar("S", bound=BaseModel)
 # pydantic puts the chosen member of a tagged union into error locations; users never see
 # that level in their YAML.
-_UNION_TAGS = frozenset({"tiny", "hf", "none", "structured", "lora", "distill"})
+_UNION_TAGS = frozenset({"tiny", "hf", "none", "structured", "lora", "distill", "gptq",
+                         "awq", "rtn"})
 
 
 def _location(where: str, loc: tuple) -> str:
