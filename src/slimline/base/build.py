@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
-from slimline._digest import directory_digest
 from slimline.checkpoint import parameter_stats
 from slimline.config import HFModelConfig, TinyModelConfig
-from slimline.lineage.metadata import ArtifactMetadata, write_model_card
+from slimline.lineage.metadata import seal_artifact
 
 
 @dataclass
@@ -58,22 +57,20 @@ def build_base(cfg: TinyModelConfig | HFModelConfig, out_dir: Path, *,
     """
     with atomic_directory(out_dir) as tmp:
         losses: list[float] = []
+        hashes: dict[str, str] = {}
         if isinstance(cfg, TinyModelConfig):
             inputs, metrics, losses = _build_tiny(cfg, tmp)
-            digest = directory_digest(tmp)
             lineage = (f"The embedded tiny default `{cfg.name}`: a {cfg.num_hidden_layers}-layer "
                        "Llama trained from scratch on slimline's built-in corpus.")
         else:
             from slimline.base._hf import materialise
 
             hashes = materialise(cfg, tmp)
-            digest = directory_digest(tmp, known=hashes)
             inputs = {"source": cfg.source, "source_revision": cfg.revision or "default"}
             metrics = {}
             lineage = f"Base checkpoint `{cfg.source}` brought in unchanged as `{cfg.name}`."
         metrics.update(parameter_stats(tmp))
-        meta = ArtifactMetadata(stage="base", digest=digest, parent_digest=None, params=params,
-                                metrics=metrics, inputs=inputs, mlflow_run_id=run_id)
-        meta.write(tmp)
-        write_model_card(tmp, meta, f"{cfg.name} (base)", lineage)
+        digest = seal_artifact(tmp, stage="base", parent_digest=None, params=params,
+                               metrics=metrics, inputs=inputs, run_id=run_id,
+                               title=f"{cfg.name} (base)", story=lineage, known=hashes).digest
     return BaseResult(out_dir, digest, metrics, inputs, losses)

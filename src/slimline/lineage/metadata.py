@@ -9,6 +9,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from slimline._digest import directory_digest
 from slimline.errors import SlimlineError
 
 METADATA_FILE = "slimline.json"
@@ -86,3 +87,19 @@ def write_model_card(directory: Path, meta: ArtifactMetadata, title: str,
     path = Path(directory) / CARD_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def seal_artifact(directory: Path, *, stage: str, parent_digest: str | None,
+                  params: dict[str, Any], metrics: dict[str, float], inputs: dict[str, str],
+                  run_id: str | None, title: str, story: str,
+                  known: dict[str, str] | None = None) -> ArtifactMetadata:
+    """Digest a finished artifact's content files, then write its slimline.json and card.
+
+    `known` passes file digests already computed while writing (see `directory_digest`).
+    """
+    meta = ArtifactMetadata(stage=stage, digest=directory_digest(directory, known=known),
+                            parent_digest=parent_digest, params=params, metrics=metrics,
+                            inputs=inputs, mlflow_run_id=run_id)
+    meta.write(directory)
+    write_model_card(directory, meta, title, story)
+    return meta

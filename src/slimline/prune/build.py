@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
-from slimline._digest import directory_digest
 from slimline.checkpoint import count_parameters, parameter_stats, pass_through
 from slimline.config import PruneConfig, SkippedStage
-from slimline.lineage.metadata import ArtifactMetadata, write_model_card
+from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 
 KEPT_FILE = "kept_indices.json"
 
@@ -82,15 +81,12 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         before, after = count_parameters(parent), count_parameters(tmp)
         metrics = {**shares, **parameter_stats(tmp), "num_parameters_before": before,
                    "params_removed_share": 1 - after / before}
-        digest = directory_digest(tmp)
-        meta = ArtifactMetadata(stage="pruned", digest=digest, parent_digest=parent_meta.digest,
-                                params=params, metrics=metrics, inputs=inputs,
-                                mlflow_run_id=run_id)
-        meta.write(tmp)
         if skipped:
             story = "Pruning skipped (prune=none): the base checkpoint, unchanged."
         else:
             story = (f"Structured pruning of `{parent_meta.digest[:12]}` with {cfg.estimator} "
                      f"importance: {metrics['params_removed_share']:.1%} of parameters removed.")
-        write_model_card(tmp, meta, "pruned model", story)
+        digest = seal_artifact(tmp, stage="pruned", parent_digest=parent_meta.digest,
+                               params=params, metrics=metrics, inputs=inputs, run_id=run_id,
+                               title="pruned model", story=story).digest
     return PruneResult(out_dir, digest, parent_meta.digest, metrics, skipped, kept)

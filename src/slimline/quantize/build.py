@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
-from slimline._digest import directory_digest
 from slimline.checkpoint import parameter_stats, pass_through
 from slimline.config import QuantizeConfig, SkippedStage
-from slimline.lineage.metadata import ArtifactMetadata, write_model_card
+from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 from slimline.quantize.calibration import calibration_samples, token_digest
 from slimline.quantize.methods import METHODS
 
@@ -77,12 +76,7 @@ def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | Skipp
         else:
             calibration = _quantize(parent, tmp, cfg, texts)
         metrics = {**parameter_stats(tmp), **({} if skipped else weight_bytes(tmp))}
-        digest = directory_digest(tmp)
         all_inputs = {**inputs, **({"calibration_tokens": calibration} if calibration else {})}
-        meta = ArtifactMetadata(stage="quantized", digest=digest,
-                                parent_digest=parent_meta.digest, params=params,
-                                metrics=metrics, inputs=all_inputs, mlflow_run_id=run_id)
-        meta.write(tmp)
         if skipped:
             story = "Quantization skipped (quantize=none): the recovered checkpoint, unchanged."
         else:
@@ -90,5 +84,7 @@ def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | Skipp
                      f"{cfg.bits}-bit weights (group {cfg.group_size}, "
                      f"{'symmetric' if cfg.symmetric else 'asymmetric'}) in compressed-tensors "
                      "format, loadable by transformers and vLLM.")
-        write_model_card(tmp, meta, "quantized model", story)
+        digest = seal_artifact(tmp, stage="quantized", parent_digest=parent_meta.digest,
+                               params=params, metrics=metrics, inputs=all_inputs,
+                               run_id=run_id, title="quantized model", story=story).digest
     return QuantizeResult(out_dir, digest, parent_meta.digest, calibration, metrics, skipped)

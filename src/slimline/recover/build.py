@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
-from slimline._digest import directory_digest
 from slimline.checkpoint import parameter_stats, pass_through
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig, SkippedStage
-from slimline.lineage.metadata import ArtifactMetadata, write_model_card
+from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 
 LOSS_FILE = "loss_curve.json"
 
@@ -73,17 +72,14 @@ def recover_checkpoint(parent: Path, out_dir: Path,
         if losses:
             tail = losses[-10:]
             metrics.update(train_loss_first=losses[0], train_loss_final=sum(tail) / len(tail))
-        digest = directory_digest(tmp)
-        meta = ArtifactMetadata(stage="recovered", digest=digest,
-                                parent_digest=parent_meta.digest, params=params,
-                                metrics=metrics, inputs=inputs, mlflow_run_id=run_id)
-        meta.write(tmp)
         if skipped:
             story = "Recovery skipped (recover=none): the pruned checkpoint, unchanged."
         else:
             story = (f"`{parent_meta.digest[:12]}` fine-tuned with {cfg.method} (LoRA r="
                      f"{cfg.rank}, {cfg.steps} steps) and merged into plain weights.")
-        write_model_card(tmp, meta, "recovered model", story)
+        digest = seal_artifact(tmp, stage="recovered", parent_digest=parent_meta.digest,
+                               params=params, metrics=metrics, inputs=inputs, run_id=run_id,
+                               title="recovered model", story=story).digest
     return RecoverResult(out_dir, digest, parent_meta.digest, metrics, skipped, losses)
 
 
