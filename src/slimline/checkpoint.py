@@ -64,22 +64,35 @@ _QUANT_PARTS = ("weight_packed", "weight_scale", "weight_zero_point", "weight_sh
                 "weight_g_idx")
 
 
+def safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file (names, dtypes, shapes, offsets); no tensor data."""
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        return json.loads(fh.read(n))
+
+
+def quantized_numel(path: Path, header: dict) -> int:
+    """Weights of the quantized layers in one safetensors file, from their `weight_shape`."""
+    names = [name for name in header if name.endswith(".weight_shape")]
+    if not names:
+        return 0
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(path, "pt") as st:
+        for name in names:
+            rows, cols = st.get_tensor(name).tolist()
+            total += rows * cols
+    return total
+
+
 def count_parameters(directory: Path) -> int:
     """Parameters of a checkpoint, from its safetensors headers (a quantized weight counts
     with its original shape, read from the stored `weight_shape`)."""
     total = 0
     for f in sorted(Path(directory).glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(n))
-        if any(name.endswith(".weight_shape") for name in header):
-            from safetensors import safe_open
-
-            with safe_open(f, "pt") as st:
-                for name in header:
-                    if name.endswith(".weight_shape"):
-                        rows, cols = st.get_tensor(name).tolist()
-                        total += rows * cols
+        header = safetensors_header(f)
+        total += quantized_numel(f, header)
         for name, entry in header.items():
             if name != "__metadata__" and not name.endswith(_QUANT_PARTS):
                 numel = 1

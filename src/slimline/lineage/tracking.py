@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,15 +109,11 @@ class StageRun:
     run_id: str
     stage: str
     parent_run_id: str | None
-    metrics: dict[str, float] = field(default_factory=dict)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         import mlflow
 
-        clean = {k: float(v) for k, v in metrics.items() if v is not None}
-        mlflow.log_metrics(clean, step=step)
-        if step is None:
-            self.metrics.update(clean)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step)
 
     def log_series(self, name: str, values: list[float]) -> None:
         """Log a curve (e.g. per-step loss) in one batch call instead of one call a point."""
@@ -154,6 +150,11 @@ class StageRun:
         if num_rows is not None:
             tags["num_rows"] = str(num_rows)
         mlflow.log_input(dataset, context=context, tags=tags)
+
+    def log_split(self, data_dir: Path, split: Any) -> None:
+        """Record a split of the data stage (a `SplitInfo`) as the dataset `data/<name>`."""
+        self.log_dataset(Path(data_dir) / split.file, name=f"data/{split.name}",
+                         digest=split.sha256, context=split.name, num_rows=split.num_docs)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow

@@ -78,9 +78,10 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
             pass_through(parent, tmp)
         else:
             kept, shares = _prune(parent, tmp, cfg, texts)
-        before, after = count_parameters(parent), count_parameters(tmp)
-        metrics = {**shares, **parameter_stats(tmp), "num_parameters_before": before,
-                   "params_removed_share": 1 - after / before}
+        metrics = {**shares, **parameter_stats(tmp)}
+        before = count_parameters(parent)
+        metrics.update(num_parameters_before=before,
+                       params_removed_share=1 - metrics["num_parameters"] / before)
         if skipped:
             story = "Pruning skipped (prune=none): the base checkpoint, unchanged."
         else:

@@ -15,9 +15,7 @@ from slimline.errors import SlimlineError
 def calibration_samples(tokenizer, texts: Sequence[str], *, num_samples: int, seq_len: int,
                         seed: int) -> list[list[int]]:
     """`num_samples` windows of `seq_len` token ids, chosen by `seed` from the split's stream."""
-    chunks = windows(token_stream(tokenizer, texts), seq_len)
-    if len(chunks) < num_samples or chunks[-1].numel() < seq_len:
-        chunks = [c for c in chunks if c.numel() == seq_len]
+    chunks = [c for c in windows(token_stream(tokenizer, texts), seq_len) if c.numel() == seq_len]
     if len(chunks) < num_samples:
         raise SlimlineError(
             f"the calibration split gives {len(chunks)} windows of {seq_len} tokens, fewer "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-import struct
 from pathlib import Path
 
 from torch import nn
 
+from slimline.checkpoint import quantized_numel, safetensors_header
 from slimline.errors import SlimlineError
 
 
@@ -41,38 +40,20 @@ def check_group_widths(model: nn.Module, group_size: int, ignore: list[str]) -> 
     return targets
 
 
-def _header(path: Path) -> dict:
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(n))
-
-
 def weight_bytes(directory: Path) -> dict[str, float]:
     """Bytes the quantized linear weights take (packed ints + scales + zero points), the
     bf16 bytes the same weights would take, and the effective bits per weight."""
-    quant_bytes = 0
+    quant_bytes, numel = 0, 0
     for f in sorted(Path(directory).glob("*.safetensors")):
-        header = _header(f)
+        header = safetensors_header(f)
+        numel += quantized_numel(f, header)
         for name in header:
             if name.endswith(".weight_packed"):
                 prefix = name[: -len("weight_packed")]
                 for part in ("weight_packed", "weight_scale", "weight_zero_point"):
                     if (entry := header.get(prefix + part)) is not None:
                         quant_bytes += entry["data_offsets"][1] - entry["data_offsets"][0]
-    numel = sum(int(e) for e in _quantized_shapes(directory))
     bf16 = 2 * numel
     return {"quantized_weight_bytes": quant_bytes, "bf16_weight_bytes": bf16,
             "quantized_to_bf16_ratio": quant_bytes / bf16 if bf16 else 0.0,
             "effective_bits_per_weight": 8 * quant_bytes / numel if numel else 0.0}
-
-
-def _quantized_shapes(directory: Path):
-    """Number of weights of each quantized layer, from the stored `weight_shape` tensors."""
-    from safetensors import safe_open
-
-    for f in sorted(Path(directory).glob("*.safetensors")):
-        with safe_open(f, "pt") as st:
-            for name in st.keys():  # noqa: SIM118 (safe_open is not a dict)
-                if name.endswith(".weight_shape"):
-                    rows, cols = st.get_tensor(name).tolist()
-                    yield rows * cols
