@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from slimline.config import EvalConfig, PruneConfig
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.evaluate import evaluate_checkpoint
 from slimline.paths import artifact_dir, project_root
 from slimline.prune.build import prune_checkpoint
@@ -31,9 +31,8 @@ def main() -> None:
     args = ap.parse_args()
     root = project_root()
     data = artifact_dir("data", root)
-    splits = read_manifest(data)
-    calib = read_documents(data / splits["calibration"].file)
-    heldout = read_documents(data / splits["evaluation"].file)
+    _, calib = read_split(data, "calibration")
+    _, heldout = read_split(data, "evaluation")
     cfg_eval = EvalConfig()
     base = evaluate_checkpoint(artifact_dir("base", root), heldout, cfg_eval)["perplexity"]
     rows = []

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from slimline.config import EvalConfig, QuantizeConfig
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.evaluate import evaluate_checkpoint
 from slimline.paths import artifact_dir, project_root
 from slimline.quantize import METHODS, quantize_checkpoint
@@ -28,9 +28,8 @@ def main() -> None:
     args = ap.parse_args()
     root = project_root()
     data = artifact_dir("data", root)
-    splits = read_manifest(data)
-    calib = read_documents(data / splits["calibration"].file)
-    heldout = read_documents(data / splits["evaluation"].file)
+    _, calib = read_split(data, "calibration")
+    _, heldout = read_split(data, "evaluation")
     parent = artifact_dir("recovered", root)
     ev = EvalConfig()
     reference = evaluate_checkpoint(parent, heldout, ev)["perplexity"]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from slimline.config import DistillRecoverConfig, EvalConfig, LoraRecoverConfig
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.evaluate import evaluate_checkpoint
 from slimline.paths import artifact_dir, project_root
 from slimline.recover import recover_checkpoint
@@ -28,9 +28,8 @@ def main() -> None:
     args = ap.parse_args()
     root = project_root()
     data = artifact_dir("data", root)
-    splits = read_manifest(data)
-    train = read_documents(data / splits["recovery"].file)
-    heldout = read_documents(data / splits["evaluation"].file)
+    _, train = read_split(data, "recovery")
+    _, heldout = read_split(data, "evaluation")
     base, pruned = artifact_dir("base", root), artifact_dir("pruned", root)
     ev = EvalConfig()
     ppl = {"base": evaluate_checkpoint(base, heldout, ev)["perplexity"],

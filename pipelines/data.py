@@ -19,8 +19,7 @@ def main() -> None:
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root)) as run:
         splits = build_splits(cfg, out, root=root)
         for split in splits:
-            run.log_dataset(out / split.file, name=f"{STAGE}/{split.name}", digest=split.sha256,
-                            context=split.name, num_rows=split.num_docs)
+            run.log_split(out, split)
             run.set_tags({f"slimline.split.{split.name}.sha256": split.sha256})
         run.log_metrics({f"{s.name}_docs": s.num_docs for s in splits})
         run.log_artifact(out / "manifest.json")

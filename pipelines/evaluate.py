@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from slimline.config import EvalConfig, parse_section
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.evaluate import evaluate_checkpoint
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import stage_run
@@ -22,16 +22,15 @@ def main(target: str) -> None:
     cfg = parse_section(EvalConfig, params["eval"], "eval")
     model_dir = artifact_dir(target, root)
     data_dir = artifact_dir("data", root)
-    split = read_manifest(data_dir)["evaluation"]
+    split, texts = read_split(data_dir, "evaluation")
     model = ArtifactMetadata.read(model_dir)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    dvc_stage=f"{STAGE}@{target}", run_name=f"eval {target}",
                    extra_tags={"slimline.eval_target": target}) as run:
         run.set_tags({"artifact_digest": model.digest, "model_run_id": model.mlflow_run_id,
                       "evaluation_digest": split.sha256})
-        run.log_dataset(data_dir / split.file, name="data/evaluation", digest=split.sha256,
-                        context="evaluation", num_rows=split.num_docs)
-        metrics = evaluate_checkpoint(model_dir, read_documents(data_dir / split.file), cfg)
+        run.log_split(data_dir, split)
+        metrics = evaluate_checkpoint(model_dir, texts, cfg)
         run.log_metrics(metrics)
         write_metrics(root / "metrics" / f"{target}.json", stage=target, metrics=metrics,
                       model=model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slimline.config import PruneStageConfig, parse_section
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -17,14 +17,13 @@ def main() -> None:
     params = stage_params(STAGE, root)
     cfg = parse_section(PruneStageConfig, params["prune"], "prune")
     data_dir = artifact_dir("data", root)
-    split = read_manifest(data_dir)["calibration"]
+    split, texts = read_split(data_dir, "calibration")
     out = artifact_dir("pruned", root)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    run_name=f"prune {cfg.method}") as run:
-        run.log_dataset(data_dir / split.file, name="data/calibration", digest=split.sha256,
-                        context="calibration", num_rows=split.num_docs)
+        run.log_split(data_dir, split)
         result = prune_checkpoint(artifact_dir("base", root), out, cfg,
-                                  texts=read_documents(data_dir / split.file), params=params,
+                                  texts=texts, params=params,
                                   inputs={"calibration": split.sha256}, run_id=run.run_id)
         run.set_tags({"artifact_digest": result.digest, "parent_digest": result.parent_digest,
                       "skipped": str(result.skipped).lower(), "calibration_split": split.sha256})

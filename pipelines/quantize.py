@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slimline.config import QuantizeStageConfig, parse_section
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -17,13 +17,13 @@ def main() -> None:
     params = stage_params(STAGE, root)
     cfg = parse_section(QuantizeStageConfig, params["quantize"], "quantize")
     data_dir = artifact_dir("data", root)
-    split = read_manifest(data_dir)["calibration"]
+    split, texts = read_split(data_dir, "calibration")
     out = artifact_dir("quantized", root)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    run_name=f"quantize {cfg.method}") as run:
         result = quantize_checkpoint(
             artifact_dir("recovered", root), out, cfg,
-            texts=read_documents(data_dir / split.file), params=params,
+            texts=texts, params=params,
             inputs={"calibration": split.sha256}, run_id=run.run_id)
         if result.calibration_digest:
             run.log_dataset(data_dir / split.file, name="quantize/calibration_tokens",

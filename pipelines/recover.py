@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slimline.config import RecoverStageConfig, parse_section
-from slimline.data import read_documents, read_manifest
+from slimline.data import read_split
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -17,14 +17,13 @@ def main() -> None:
     params = stage_params(STAGE, root)
     cfg = parse_section(RecoverStageConfig, params["recover"], "recover")
     data_dir = artifact_dir("data", root)
-    split = read_manifest(data_dir)["recovery"]
+    split, texts = read_split(data_dir, "recovery")
     out = artifact_dir("recovered", root)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    run_name=f"recover {cfg.method}") as run:
-        run.log_dataset(data_dir / split.file, name="data/recovery", digest=split.sha256,
-                        context="recovery", num_rows=split.num_docs)
+        run.log_split(data_dir, split)
         result = recover_checkpoint(
-            artifact_dir("pruned", root), out, cfg, texts=read_documents(data_dir / split.file),
+            artifact_dir("pruned", root), out, cfg, texts=texts,
             teacher=artifact_dir("base", root), params=params,
             inputs={"recovery": split.sha256}, run_id=run.run_id)
         run.set_tags({"artifact_digest": result.digest, "parent_digest": result.parent_digest,

@@ -124,6 +124,12 @@ def build_splits(cfg: DataConfig, out_dir: Path, root: Path | None = None) -> li
     return infos
 
 
+def read_split(data_dir: Path, name: str) -> tuple[SplitInfo, list[str]]:
+    """A split written by the data stage: its manifest entry and its documents."""
+    info = read_manifest(data_dir)[name]
+    return info, read_documents(Path(data_dir) / info.file)
+
+
 def read_manifest(data_dir: Path) -> dict[str, SplitInfo]:
     """The splits recorded by a previous `data` stage, by name."""
     path = Path(data_dir) / MANIFEST
