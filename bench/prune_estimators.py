@@ -13,9 +13,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from slimline.config import EvalConfig, PruneConfig
+from slimline.config import PruneConfig
 from slimline.data import read_split
-from slimline.evaluate import evaluate_checkpoint
+from slimline.evaluate.perplexity import checkpoint_perplexity
 from slimline.paths import artifact_dir, project_root
 from slimline.prune.build import prune_checkpoint
 from slimline.prune.importance import ESTIMATORS
@@ -33,8 +33,7 @@ def main() -> None:
     data = artifact_dir("data", root)
     _, calib = read_split(data, "calibration")
     _, heldout = read_split(data, "evaluation")
-    cfg_eval = EvalConfig()
-    base = evaluate_checkpoint(artifact_dir("base", root), heldout, cfg_eval)["perplexity"]
+    base = checkpoint_perplexity(artifact_dir("base", root), heldout)
     rows = []
     for estimator in ESTIMATORS:
         for seed in range(args.seeds if estimator == "random" else 1):
@@ -45,7 +44,7 @@ def main() -> None:
                 out = Path(tmp) / "pruned"
                 result = prune_checkpoint(artifact_dir("base", root), out, cfg, texts=calib,
                                           params={}, inputs={})
-                ppl = evaluate_checkpoint(out, heldout, cfg_eval)["perplexity"]
+                ppl = checkpoint_perplexity(out, heldout)
             rows.append({"estimator": estimator, "seed": seed, "perplexity": ppl,
                          "ppl_ratio_to_base": ppl / base,
                          "params_removed_share": result.metrics["params_removed_share"]})

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from slimline.config import EvalConfig, QuantizeConfig
+from slimline.config import QuantizeConfig
 from slimline.data import read_split
-from slimline.evaluate import evaluate_checkpoint
+from slimline.evaluate.perplexity import checkpoint_perplexity
 from slimline.paths import artifact_dir, project_root
 from slimline.quantize import METHODS, quantize_checkpoint
 
@@ -31,8 +31,7 @@ def main() -> None:
     _, calib = read_split(data, "calibration")
     _, heldout = read_split(data, "evaluation")
     parent = artifact_dir("recovered", root)
-    ev = EvalConfig()
-    reference = evaluate_checkpoint(parent, heldout, ev)["perplexity"]
+    reference = checkpoint_perplexity(parent, heldout)
     rows = []
     for name in METHODS:
         cfg = QuantizeConfig(method=name, bits=args.bits, group_size=args.group_size,
@@ -42,7 +41,7 @@ def main() -> None:
             result = quantize_checkpoint(parent, Path(tmp) / "q", cfg, texts=calib, params={},
                                          inputs={})
             seconds = time.perf_counter() - start
-            ppl = evaluate_checkpoint(Path(tmp) / "q", heldout, ev)["perplexity"]
+            ppl = checkpoint_perplexity(Path(tmp) / "q", heldout)
         rows.append({"method": name, "symmetric": cfg.symmetric, "perplexity": ppl,
                      "ppl_ratio_to_input": ppl / reference, "seconds": seconds,
                      **{k: result.metrics[k] for k in ("quantized_to_bf16_ratio",

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from slimline.config import DistillRecoverConfig, EvalConfig, LoraRecoverConfig
+from slimline.config import DistillRecoverConfig, LoraRecoverConfig
 from slimline.data import read_split
-from slimline.evaluate import evaluate_checkpoint
+from slimline.evaluate.perplexity import checkpoint_perplexity
 from slimline.paths import artifact_dir, project_root
 from slimline.recover import recover_checkpoint
 
@@ -31,9 +31,8 @@ def main() -> None:
     _, train = read_split(data, "recovery")
     _, heldout = read_split(data, "evaluation")
     base, pruned = artifact_dir("base", root), artifact_dir("pruned", root)
-    ev = EvalConfig()
-    ppl = {"base": evaluate_checkpoint(base, heldout, ev)["perplexity"],
-           "pruned": evaluate_checkpoint(pruned, heldout, ev)["perplexity"]}
+    ppl = {"base": checkpoint_perplexity(base, heldout),
+           "pruned": checkpoint_perplexity(pruned, heldout)}
     steps = {"steps": args.steps} if args.steps else {}
     runs = {"lora": (pruned, LoraRecoverConfig(**steps)),
             "distill": (pruned, DistillRecoverConfig(**steps)),
@@ -45,7 +44,7 @@ def main() -> None:
             recover_checkpoint(parent, Path(tmp) / "r", cfg, texts=train, teacher=base,
                                params={}, inputs={})
             seconds[name] = time.perf_counter() - start
-            ppl[name] = evaluate_checkpoint(Path(tmp) / "r", heldout, ev)["perplexity"]
+            ppl[name] = checkpoint_perplexity(Path(tmp) / "r", heldout)
     lost = ppl["pruned"] - ppl["base"]
     print(f"{'model':<24}{'ppl':>9}{'x base':>9}{'won back':>10}{'seconds':>9}")
     rows = []

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 
 from slimline.config import EvalConfig, parse_section
-from slimline.data import read_split
 from slimline.evaluate import evaluate_checkpoint
+from slimline.evaluate.tracking import log_evaluation
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
-from slimline.reporting import write_metrics
+from slimline.reporting import write_metrics, write_results
 
 STAGE = "eval"
 
@@ -22,18 +22,20 @@ def main(target: str) -> None:
     cfg = parse_section(EvalConfig, params["eval"], "eval")
     model_dir = artifact_dir(target, root)
     data_dir = artifact_dir("data", root)
-    split, texts = read_split(data_dir, "evaluation")
     model = ArtifactMetadata.read(model_dir)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    dvc_stage=f"{STAGE}@{target}", run_name=f"eval {target}",
                    extra_tags={"slimline.eval_target": target}) as run:
-        run.set_tags({"artifact_digest": model.digest, "model_run_id": model.mlflow_run_id,
-                      "evaluation_digest": split.sha256})
-        run.log_split(data_dir, split)
-        metrics = evaluate_checkpoint(model_dir, texts, cfg)
-        run.log_metrics(metrics)
-        write_metrics(root / "metrics" / f"{target}.json", stage=target, metrics=metrics,
-                      model=model)
+        result = evaluate_checkpoint(model_dir, data_dir, cfg, root)
+        row = write_metrics(root / "metrics" / f"{target}.json", metrics=result.metrics,
+                            model=model)
+        results_file = root / "evals" / f"{target}.json"
+        write_results(results_file, stage=target, device=result.device, model=model,
+                      higher_is_better=result.higher_is_better, lm_eval=result.lm_eval,
+                      root=root)
+        log_evaluation(run, result, model_dir=model_dir, model=model, data_dir=data_dir,
+                       root=root, size=row.get("size"))
+        run.log_artifact(results_file, "lm_eval")
 
 
 if __name__ == "__main__":

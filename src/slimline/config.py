@@ -20,7 +20,7 @@ class _Section(BaseModel):
 
 
 class TinyTrainConfig(_Section):
-    steps: int = Field(320, gt=0, description="Optimizer steps (the budget; not wall time).")
+    steps: int = Field(256, gt=0, description="Optimizer steps (the budget; not wall time).")
     batch_size: int = Field(32, gt=0, description="Sequences per step.")
     seq_len: int = Field(128, gt=1, description="Tokens per training sequence.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate of AdamW.")
@@ -104,20 +104,103 @@ class DataConfig(_Section):
         return self
 
 
-class EvalConfig(_Section):
-    """The evaluation suite run on every model stage."""
+BUILTIN_TASKS = ("slimline_heldout", "slimline_facts_mc", "slimline_facts_gen")
 
-    seq_len: int = Field(128, gt=1, description="Window length for perplexity.")
-    batch_size: int = Field(8, gt=0)
-    max_tokens: int | None = Field(
-        None, gt=0, description="Score at most this many evaluation tokens (null = all).")
+
+class GoldenSuite(_Section):
+    """A user's golden prompts: a JSONL file of {"prompt", "answer"} (scored by exact match of
+    the greedy completion) or {"prompt", "choices", "answer"} (multiple choice) rows."""
+
+    path: str = Field(description="JSONL file; relative paths are relative to the project.")
+    name: str | None = Field(None, description="Task name (default: golden_<file stem>).")
+    stop: list[str] = Field(["\n"], min_length=1,
+                            description="Generation stops at the first of these strings.")
+    max_gen_toks: int = Field(32, gt=0, description="Most tokens generated per prompt.")
+
+
+class SpeedConfig(_Section):
+    """Measured speed of the stage's model on the machine that evaluates it."""
+
+    prompt_tokens: int = Field(64, gt=0, description="Prompt length for prefill.")
+    new_tokens: int = Field(32, gt=0, description="Tokens decoded greedily after the prompt.")
+    batch_size: int = Field(1, gt=0, description="Sequences per forward.")
+    repeats: int = Field(5, gt=0, description="Timed repeats (the median is reported).")
+
+
+class EvalConfig(_Section):
+    """The evaluation suite run on every model stage (lm-eval harness).
+
+    Example (conf/eval/default.yaml)::
+
+        tasks: [slimline_heldout, slimline_facts_mc, slimline_facts_gen]
+        golden: [golden/support.jsonl]
+        limit: null
+    """
+
+    tasks: list[str] = Field(
+        list(BUILTIN_TASKS), description="lm-eval task names: slimline's built-in tasks or "
+        "any task of the lm-eval registry (those need the hub or a datasets cache).")
+    golden: list[GoldenSuite] = Field(
+        [], description="Golden prompt suites; each becomes an lm-eval task.")
+    seq_len: int = Field(128, gt=1, description="Longest context the model is given "
+                         "(lm-eval max_length).")
+    batch_size: int = Field(16, gt=0)
+    num_fewshot: int | None = Field(None, ge=0, description="Few-shot examples (null = each "
+                                    "task's own default).")
+    limit: int | None = Field(None, gt=0, description="Evaluate at most this many documents "
+                              "per task (null = all).")
+    seed: int = Field(1234, description="Seed for lm-eval's sampling, few-shot draws and the "
+                      "speed prompt.")
+    device: str = Field("auto", description="torch device: auto = cuda when present, else cpu.")
+    speed: SpeedConfig | None = Field(SpeedConfig(), description="null = do not measure.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _golden_paths(cls, values: Any) -> Any:
+        # `golden: [file.jsonl]` is shorthand for `golden: [{path: file.jsonl}]`.
+        if isinstance(values, dict) and isinstance(values.get("golden"), list):
+            values = {**values, "golden": [{"path": g} if isinstance(g, str) else g
+                                           for g in values["golden"]]}
+        return values
+
+    @model_validator(mode="after")
+    def _unique(self) -> EvalConfig:
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError("tasks lists a task twice")
+        return self
 
 
 class RegistryConfig(_Section):
-    """Where lineage goes: MLflow experiment and registered model names."""
+    """Where lineage goes, and what a version must keep to be promoted.
+
+    Example (conf/registry/default.yaml)::
+
+        model_name: slimline-${model.name}
+        gates:
+          slimline_heldout: {word_perplexity: 0.95}   # keep >= 95% of the base's quality
+    """
 
     experiment: str = Field("slimline", description="MLflow experiment for all stage runs.")
-    model_name: str = Field(description="Registered model holding every stage's versions.")
+    model_name: str = Field(pattern=r"^[\w.-]+$",
+                            description="Registered model holding every stage's versions.")
+    gates: dict[str, dict[str, float]] = Field(
+        {}, description="{task: {metric: least retention}} checked by `slimline promote`: "
+        "value/base (higher is better) or base/value (lower is better) against the base "
+        "version of the same lineage.")
+
+    @model_validator(mode="after")
+    def _gates(self) -> RegistryConfig:
+        for task, metrics in self.gates.items():
+            for metric, least in metrics.items():
+                if not 0 < least <= 1.5:
+                    raise ValueError(f"gates.{task}.{metric} = {least}: a least retention is a "
+                                     "share of the base's quality, e.g. 0.95")
+        return self
+
+    def gate_items(self) -> dict[str, float]:
+        """Gates by flat metric name (`task.metric`)."""
+        return {f"{task}.{metric}": least for task, metrics in self.gates.items()
+                for metric, least in metrics.items()}
 
 
 class SkippedStage(_Section):

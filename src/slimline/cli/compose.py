@@ -11,7 +11,7 @@ EXAMPLES = """examples:
   slimline compose data=files data.calibration.path=calib.jsonl \\
       data.recovery.path=train.jsonl data.evaluation.path=eval.jsonl
   slimline compose model=hf model.source=/models/llama-3-8b model.name=llama3-8b
-  slimline compose eval.max_tokens=20000 --print    # show, do not write
+  slimline compose eval.limit=100 --print           # show, do not write
 
 Overrides use Hydra's grammar (group=option, key=value, +new_key=value). The same
 composition runs inside `dvc exp run -S key=value` (see .dvc/config)."""

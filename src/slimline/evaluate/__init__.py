@@ -1,5 +1,6 @@
-"""The evaluation suite run on every model stage."""
+"""The evaluation suite run on every model stage: lm-eval tasks plus measured speed."""
 
-from slimline.evaluate.run import evaluate_checkpoint
+from slimline.evaluate.perplexity import perplexity
+from slimline.evaluate.run import EvalResult, evaluate_checkpoint
 
-__all__ = ["evaluate_checkpoint"]
+__all__ = ["EvalResult", "evaluate_checkpoint", "perplexity"]

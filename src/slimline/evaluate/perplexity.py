@@ -47,3 +47,13 @@ def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int, batch_si
         "bits_per_byte": nll_sum / math.log(2) / bytes_scored,
         "eval_tokens": float(scored),
     }
+
+
+def checkpoint_perplexity(model_dir, texts: Sequence[str], *, seq_len: int = 128,
+                          batch_size: int = 8) -> float:
+    """Stream perplexity of the checkpoint in `model_dir`: the quick number the bench/
+    scripts compare (the pipeline's suite reports lm-eval's per-document perplexities)."""
+    from slimline.checkpoint import load_checkpoint
+
+    model, tokenizer = load_checkpoint(model_dir)
+    return perplexity(model, tokenizer, texts, seq_len=seq_len, batch_size=batch_size)["perplexity"]

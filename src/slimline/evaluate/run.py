@@ -1,17 +1,73 @@
-"""Evaluate one stage's checkpoint on the evaluation split."""
+"""Evaluate one stage's checkpoint: the lm-eval suite plus measured speed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from slimline.checkpoint import load_checkpoint
 from slimline.config import EvalConfig
+from slimline.errors import SlimlineError
+from slimline.evaluate.speed import describe_device, measure_speed
+from slimline.evaluate.suite import TaskData, flatten_results, run_suite
 
 
-def evaluate_checkpoint(model_dir: Path, texts: list[str], cfg: EvalConfig) -> dict[str, float]:
-    """Run the suite on `model_dir`; return flat metric names to values."""
-    from slimline.evaluate.perplexity import perplexity
+@dataclass
+class EvalResult:
+    """Metrics by task ({task: {metric: value}}, plus "speed"), their directions, the device
+    they were measured on, lm-eval's full results and the data files the tasks read."""
 
+    metrics: dict[str, dict[str, float]]
+    higher_is_better: dict[str, dict[str, bool | None]]
+    device: str
+    lm_eval: dict[str, Any]
+    inputs: list[TaskData] = field(default_factory=list)
+
+    def flat(self) -> dict[str, float]:
+        """`task.metric` names, as MLflow and `dvc metrics` show them."""
+        return {f"{task}.{name}": value for task, row in self.metrics.items()
+                for name, value in row.items()}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SlimlineError(f"eval.device={name!r} is not a torch device (auto, cpu, cuda, "
+                            "cuda:1, ...).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SlimlineError(f"eval.device={name} but this machine has no CUDA device; use "
+                            "eval.device=auto.")
+    return device
+
+
+def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
+                        root: Path | None = None) -> EvalResult:
+    """Run the suite `cfg` on the checkpoint in `model_dir`.
+
+    Speed is measured first, right after loading, so the peak memory it reports on CPU is
+    the model's own and not lm-eval's bookkeeping.
+    """
+    from lm_eval.models.huggingface import HFLM
+
+    root = Path(root) if root else Path.cwd()
+    device = resolve_device(cfg.device)
     model, tokenizer = load_checkpoint(model_dir)
-    return perplexity(model, tokenizer, texts, seq_len=cfg.seq_len, batch_size=cfg.batch_size,
-                      max_tokens=cfg.max_tokens)
+    model.to(device)
+    metrics: dict[str, dict[str, float]] = {}
+    better: dict[str, dict[str, bool | None]] = {}
+    if cfg.speed is not None:
+        metrics["speed"] = measure_speed(model, cfg.speed, seed=cfg.seed)
+        better["speed"] = {"prefill_tokens_per_s": True, "decode_tokens_per_s": True,
+                           "peak_memory_mb": False}
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size,
+              max_length=cfg.seq_len, device=str(device))
+    results, inputs = run_suite(lm, cfg, data_dir, root)
+    values, directions = flatten_results(results)
+    return EvalResult(metrics={**values, **metrics}, higher_is_better={**directions, **better},
+                      device=describe_device(device), lm_eval=results, inputs=inputs)

@@ -46,6 +46,12 @@ class ArtifactMetadata:
                                                                    time.gmtime()))
     schema_version: int = SCHEMA_VERSION
 
+    @property
+    def skipped(self) -> bool:
+        """True for a pass-through of a stage configured `method: none`."""
+        return any(isinstance(v, dict) and v.get("method") == "none"
+                   for v in self.params.values())
+
     def write(self, directory: Path) -> Path:
         path = Path(directory) / METADATA_FILE
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")

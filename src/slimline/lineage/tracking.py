@@ -35,8 +35,8 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{store / DB_NAME}"
 
 
-def configure(experiment: str, root: Path | None = None) -> str:
-    """Point MLflow at the store and make sure `experiment` exists; return its id."""
+def use_store(root: Path | None = None) -> bool:
+    """Point MLflow's tracking and registry at the store; True if it is the embedded one."""
     import mlflow
 
     # Decide before set_tracking_uri: mlflow exports MLFLOW_TRACKING_URI to the environment.
@@ -44,6 +44,14 @@ def configure(experiment: str, root: Path | None = None) -> str:
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    return embedded
+
+
+def configure(experiment: str, root: Path | None = None) -> str:
+    """Point MLflow at the store and make sure `experiment` exists; return its id."""
+    import mlflow
+
+    embedded = use_store(root)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
@@ -110,10 +118,13 @@ class StageRun:
     stage: str
     parent_run_id: str | None
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *,
+                    model_id: str | None = None, dataset: Any = None) -> None:
+        """Log metrics, optionally linked to a logged model and the dataset they measure."""
         import mlflow
 
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None}, step=step,
+                           model_id=model_id, dataset=dataset)
 
     def log_series(self, name: str, values: list[float]) -> None:
         """Log a curve (e.g. per-step loss) in one batch call instead of one call a point."""
@@ -135,8 +146,9 @@ class StageRun:
                          if v is not None})
 
     def log_dataset(self, path: Path, *, name: str, digest: str, context: str,
-                    num_rows: int | None = None) -> None:
-        """Record a data file the stage read, named by our content digest."""
+                    num_rows: int | None = None) -> Any:
+        """Record a data file the stage read, named by our content digest; return the
+        MLflow dataset so metrics can be linked to it."""
         import mlflow
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
@@ -150,10 +162,11 @@ class StageRun:
         if num_rows is not None:
             tags["num_rows"] = str(num_rows)
         mlflow.log_input(dataset, context=context, tags=tags)
+        return dataset
 
-    def log_split(self, data_dir: Path, split: Any) -> None:
+    def log_split(self, data_dir: Path, split: Any) -> Any:
         """Record a split of the data stage (a `SplitInfo`) as the dataset `data/<name>`."""
-        self.log_dataset(Path(data_dir) / split.file, name=f"data/{split.name}",
+        return self.log_dataset(Path(data_dir) / split.file, name=f"data/{split.name}",
                          digest=split.sha256, context=split.name, num_rows=split.num_docs)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:

@@ -1,0 +1,65 @@
+"""Stage artifacts as MLflow logged models that point at the weights instead of copying them.
+
+A stage's checkpoint lives in `artifacts/<stage>/` and the DVC cache; MLflow gets an
+*external* logged model (`mlflow.create_external_model`) named by stage and tagged with the
+artifact's content digest and location. Evaluation metrics are logged against it and the
+registry registers it, so the UI shows one model object per artifact with its metrics,
+params and lineage, and `models:/<model_id>` resolves to it. One digest = one logged model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.tracking import TAG, flatten_params
+
+
+def _location(directory: Path, root: Path) -> str:
+    directory = Path(directory).resolve()
+    try:
+        return directory.relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(directory)
+
+
+def find_logged_model(experiment_id: str, digest: str) -> Any | None:
+    """The logged model of the artifact with content digest `digest`, if one exists."""
+    import mlflow
+
+    found = mlflow.search_logged_models(
+        experiment_ids=[experiment_id], output_format="list", max_results=1,
+        filter_string=f"tags.`{TAG}artifact_digest` = '{digest}'")
+    return found[0] if found else None
+
+
+def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: str,
+                     root: Path) -> Any:
+    """Find or create the external logged model of the artifact in `directory`."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    existing = find_logged_model(experiment_id, meta.digest)
+    if existing is not None:
+        return existing
+    source_run = meta.mlflow_run_id
+    if source_run:
+        try:  # an artifact built against another store keeps a run id this one lacks
+            mlflow.get_run(source_run)
+        except MlflowException:
+            source_run = None
+    tags = {
+        f"{TAG}stage": meta.stage,
+        f"{TAG}artifact_digest": meta.digest,
+        f"{TAG}parent_digest": meta.parent_digest or "",
+        f"{TAG}location": _location(directory, root),
+        f"{TAG}stage_run_id": meta.mlflow_run_id or "",
+        **{f"{TAG}input.{k}": v for k, v in meta.inputs.items()},
+    }
+    params = {k: "null" if v is None else str(v)
+              for k, v in flatten_params(meta.params).items()}
+    model = mlflow.create_external_model(
+        name=meta.stage, source_run_id=source_run, tags=tags, params=params,
+        model_type="slimline-checkpoint", experiment_id=experiment_id)
+    return mlflow.finalize_logged_model(model.model_id, "READY")

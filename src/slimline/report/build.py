@@ -1,0 +1,54 @@
+"""Write the report's files (atomically, as one directory) and log them to MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from slimline._atomic import atomic_directory
+from slimline.report.plots import save, size_vs_quality, stage_bars
+from slimline.report.table import Report
+
+REPORTS = "reports"
+FILES = ("report.md", "report.json", "size_vs_quality.png", "stage_metrics.png")
+
+
+def write_report(report: Report, out_dir: Path) -> list[Path]:
+    """report.md (the table), report.json (the same with deltas and retention) and the two
+    figures, replacing `out_dir` whole."""
+    with atomic_directory(out_dir) as tmp:
+        (tmp / "report.md").write_text("# slimline report\n\n" + report.markdown())
+        (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        for name, make in (("size_vs_quality.png", size_vs_quality),
+                           ("stage_metrics.png", stage_bars)):
+            save(make(report), tmp / name)
+    return [Path(out_dir) / f for f in FILES]
+
+
+def log_report(run, report: Report, files: list[Path]) -> None:
+    """Attach the files to the run and log each stage's retention against the base."""
+    for path in files:
+        run.log_artifact(path, "report")
+    metrics = {}
+    for row in report.rows():
+        for stage, cell in row["stages"].items():
+            if stage != report.base.stage and cell.get("retention") is not None:
+                metrics[f"retention.{stage}.{row['metric']}"] = cell["retention"]
+    run.log_metrics(metrics)
+
+
+def publish_report(root: Path, out_dir: Path | None = None, *,
+                   log: bool = True) -> tuple[Report, list[Path]]:
+    """Load every evaluated stage of the project at `root`, write the report files and
+    (with `log`) record them as a `report` run in the project's MLflow experiment."""
+    from slimline.pipeline import tracking_experiment
+    from slimline.report.table import load_report
+
+    report = load_report(root)
+    files = write_report(report, out_dir or Path(root) / REPORTS)
+    if log:
+        from slimline.lineage.tracking import stage_run
+
+        with stage_run("report", params={}, experiment=tracking_experiment(root)) as run:
+            log_report(run, report, files)
+    return report, files

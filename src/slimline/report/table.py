@@ -1,0 +1,154 @@
+"""Every model stage's metrics side by side, with deltas against the base."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slimline.errors import SlimlineError
+from slimline.lineage.metadata import ArtifactMetadata
+from slimline.paths import METRICS, artifact_dir
+
+MODEL_STAGES = ("base", "pruned", "recovered", "quantized")
+EVALS = "evals"
+# Directions of the numbers slimline adds to lm-eval's (which say their own).
+_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
+               "speed.prefill_tokens_per_s": True, "speed.decode_tokens_per_s": True,
+               "speed.peak_memory_mb": False}
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def retention(value: float, base: float, higher_is_better: bool | None) -> float | None:
+    """How much of the base's quality a value keeps: 1.0 = as good, < 1 = worse.
+
+    value/base when higher is better, base/value when lower is better; None when the
+    direction is unknown. A base of 0 that is higher-better (or a value of 0 that is
+    lower-better) leaves nothing to lose: 1.0."""
+    if higher_is_better is None:
+        return None
+    if higher_is_better:
+        return value / base if base else 1.0
+    return base / value if value else 1.0
+
+
+@dataclass
+class StageMetrics:
+    stage: str
+    metrics: dict[str, float]
+    digest: str | None = None
+    skipped: bool = False
+
+
+@dataclass
+class Report:
+    """The table behind `slimline report`: stages in pipeline order and their metrics."""
+
+    stages: list[StageMetrics]
+    higher_is_better: dict[str, bool | None] = field(default_factory=dict)
+    device: str | None = None
+
+    @property
+    def base(self) -> StageMetrics:
+        return self.stages[0]
+
+    def metric_names(self) -> list[str]:
+        names: list[str] = []
+        for stage in self.stages:
+            names += [m for m in stage.metrics if m not in names]
+        return names
+
+    def quality_metrics(self) -> list[str]:
+        """The evaluation suite's metrics (not size or speed) with a known direction."""
+        return [m for m in self.metric_names() if not m.startswith(("size.", "speed."))
+                and self.higher_is_better.get(m) is not None]
+
+    def rows(self) -> list[dict]:
+        """One row per metric: each stage's value, delta and retention against the base."""
+        out = []
+        for name in self.metric_names():
+            base = self.base.metrics.get(name)
+            row = {"metric": name, "higher_is_better": self.higher_is_better.get(name),
+                   "stages": {}}
+            for stage in self.stages:
+                value = stage.metrics.get(name)
+                cell: dict = {"value": value}
+                if value is not None and base is not None:
+                    cell["delta"] = value - base
+                    cell["relative"] = value / base - 1 if base else None
+                    cell["retention"] = retention(value, base, row["higher_is_better"])
+                row["stages"][stage.stage] = cell
+            out.append(row)
+        return out
+
+    def to_json(self) -> dict:
+        return {"base": self.base.stage, "device": self.device,
+                "stages": [{"stage": s.stage, "digest": s.digest, "skipped": s.skipped}
+                           for s in self.stages],
+                "rows": self.rows()}
+
+    def markdown(self) -> str:
+        """The table as Markdown: value and change against the base in every cell."""
+        head = ["metric", ""] + [s.stage + (" (skipped)" if s.skipped else "")
+                                 for s in self.stages]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in self.rows():
+            arrow = {True: "↑", False: "↓", None: ""}[row["higher_is_better"]]
+            cells = [row["metric"], arrow]
+            for stage in self.stages:
+                cell = row["stages"][stage.stage]
+                if cell["value"] is None:
+                    cells.append("–")
+                elif stage is self.base or cell.get("relative") is None:
+                    cells.append(_number(cell["value"]))
+                else:
+                    cells.append(f"{_number(cell['value'])} ({cell['relative']:+.1%})")
+            lines.append("| " + " | ".join(cells) + " |")
+        note = ((f"\nMeasured on {self.device}. " if self.device else "\n")
+                + f"↑ higher is better, ↓ lower is better; changes are against "
+                f"{self.base.stage}.\n")
+        return "\n".join(lines) + "\n" + note
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def load_report(root: Path, stages: tuple[str, ...] = MODEL_STAGES) -> Report:
+    """Read `metrics/<stage>.json` and `evals/<stage>.json` of each evaluated stage."""
+    found: list[StageMetrics] = []
+    directions = dict(_DIRECTIONS)
+    device = None
+    for stage in stages:
+        path = Path(root) / METRICS / f"{stage}.json"
+        if not path.exists():
+            continue
+        meta_dir = artifact_dir(stage, root)
+        meta = ArtifactMetadata.read(meta_dir) if (meta_dir / "slimline.json").exists() else None
+        found.append(StageMetrics(stage, flatten(json.loads(path.read_text())),
+                                  meta.digest if meta else None,
+                                  meta.skipped if meta else False))
+        results = Path(root) / EVALS / f"{stage}.json"
+        if results.exists():
+            doc = json.loads(results.read_text())
+            directions.update(flatten_directions(doc.get("higher_is_better", {})))
+            device = device or doc.get("device")
+    if not found:
+        raise SlimlineError(f"no metrics/<stage>.json under {root}: run the pipeline first "
+                            "(`dvc repro`).")
+    return Report(found, directions, device)
+
+
+def flatten_directions(tree: dict) -> dict[str, bool | None]:
+    return {f"{task}.{metric}": value for task, metrics in tree.items()
+            for metric, value in metrics.items()}
