@@ -22,9 +22,14 @@ SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_siz
          "model.num_hidden_layers=2", "model.max_position_embeddings=64",
          "model.train.steps=30", "model.train.seq_len=64", "model.train.batch_size=16",
          "data.calibration.num_docs=16", "data.recovery.num_docs=64", "eval.seq_len=64",
-         "eval.max_tokens=4000", "prune.round_to=32", "prune.num_batches=2",
+         "eval.limit=16", "eval.speed.prompt_tokens=16", "eval.speed.new_tokens=8",
+         "eval.speed.repeats=1", "prune.round_to=32", "prune.num_batches=2",
          "recover.steps=5", "recover.batch_size=4", "recover.seq_len=64",
-         "quantize.group_size=32", "quantize.num_samples=8", "quantize.seq_len=32"]
+         "quantize.group_size=32", "quantize.num_samples=8", "quantize.seq_len=32",
+         # A 30-step model is far from saturated: gate on large losses only.
+         "registry.gates.slimline_heldout.word_perplexity=0.8",
+         "registry.gates.slimline_facts_mc.acc=0.3",
+         "registry.gates.slimline_facts_gen.exact_match=0.01"]
 
 
 def _store(project: Path) -> str:
@@ -53,7 +58,7 @@ def _ran(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("project")
-    for name in ("conf", "pipelines", "src"):
+    for name in ("conf", "pipelines", "src", "golden"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
@@ -69,9 +74,15 @@ def project(tmp_path_factory) -> Path:
 def test_repro_runs_every_stage_and_logs_lineage(project):
     out, _ = _run(project, "dvc", "repro")
     assert _ran(out) == {"data", "base", "prune", "recover", "quantize", "eval@base",
-                         "eval@pruned", "eval@recovered", "eval@quantized"}
+                         "eval@pruned", "eval@recovered", "eval@quantized", "report",
+                         "register"}
     metrics = json.loads((project / "metrics" / "base.json").read_text())
-    assert 1 < metrics["perplexity"] < 384 and metrics["num_parameters"] > 0
+    assert metrics["slimline_heldout"]["word_perplexity"] > 1
+    assert 0 <= metrics["slimline_facts_mc"]["acc"] <= 1
+    assert metrics["speed"]["decode_tokens_per_s"] > 0 and metrics["size"]["num_parameters"] > 0
+    results = json.loads((project / "evals" / "base.json").read_text())
+    assert results["device"].startswith("cpu: ")
+    assert str(project) not in json.dumps(results)  # paths are project-relative
     base_meta = json.loads((project / "artifacts" / "base" / "slimline.json").read_text())
 
     runs = _runs(project)
@@ -79,9 +90,10 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     artifact_root = client.get_experiment_by_name("slimline").artifact_location
     assert artifact_root == (project / "mlruns" / "artifacts").as_uri()
     by_stage = {r.data.tags["slimline.stage"]: r for r in runs}
-    assert set(by_stage) == {"pipeline", "data", "base", "prune", "recover", "quantize", "eval"}
+    assert set(by_stage) == {"pipeline", "data", "base", "prune", "recover", "quantize", "eval",
+                             "report", "register"}
     parent = by_stage["pipeline"].info.run_id
-    assert len(runs) == 10
+    assert len(runs) == 12
     assert all(r.data.tags["mlflow.parentRunId"] == parent for r in runs if r.info.run_id != parent)
     base = by_stage["base"]
     assert base.data.tags["slimline.artifact_digest"] == base_meta["digest"]
@@ -113,10 +125,15 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     assert recover_inputs == ["data/recovery"]
     curve = json.loads((project / "plots" / "recover_loss.json").read_text())
     assert len(curve) == 5
+    report = (project / "reports" / "report.md").read_text()
+    assert "| slimline_heldout.word_perplexity | ↓ |" in report
+    assert (project / "reports" / "size_vs_quality.png").stat().st_size > 1000
     evaluation = evals["base"]
     assert evaluation.data.tags["slimline.artifact_digest"] == base_meta["digest"]
-    assert evaluation.data.metrics["perplexity"] == pytest.approx(metrics["perplexity"])
-    assert [d.dataset.name for d in evaluation.inputs.dataset_inputs] == ["data/evaluation"]
+    assert evaluation.data.metrics["slimline_heldout.word_perplexity"] == pytest.approx(
+        metrics["slimline_heldout"]["word_perplexity"], rel=1e-5)
+    assert {d.dataset.name for d in evaluation.inputs.dataset_inputs} == {"data/evaluation",
+                                                                       "data/facts"}
 
 
 def test_second_repro_runs_nothing_quickly(project):
@@ -128,10 +145,8 @@ def test_second_repro_runs_nothing_quickly(project):
 
 
 @pytest.mark.parametrize("section, key, value, expected", [
-    ("eval", "batch_size", 4, {"eval@base", "eval@pruned", "eval@recovered",
-                               "eval@quantized"}),
-    ("quantize", "num_samples", 4, {"quantize", "eval@quantized"}),
-    ("recover", "lr", 0.001, {"recover", "eval@recovered", "quantize", "eval@quantized"}),
+    # (recover -> everything below it is checked by the harmful-recovery test at the end)
+    ("quantize", "num_samples", 4, {"quantize", "eval@quantized", "report", "register"}),
 ])
 def test_downstream_param_change_reruns_only_downstream(project, section, key, value,
                                                          expected):
@@ -148,8 +163,72 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"],
                    cwd=project, check=True)
     # -S composes conf/ (not the small params.yaml), so pass the small sizes again.
-    overrides = [a for o in [*SMALL, "eval.max_tokens=2000"] for a in ("-S", o)]
+    overrides = [a for o in [*SMALL, "eval.limit=8"] for a in ("-S", o)]
     out, _ = _run(project, "dvc", "exp", "run", *overrides)
     assert {"eval@base", "eval@pruned", "eval@recovered", "eval@quantized"} <= _ran(out)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    assert params["eval"]["max_tokens"] == 2000
+    assert params["eval"]["limit"] == 8
+
+
+def _registry(project: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=_store(project), registry_uri=_store(project))
+
+
+def test_registry_versions_and_lineage_image(project):
+    client = _registry(project)
+    name = "slimline-tiny-llama"
+    versions = client.search_model_versions(f"name = '{name}'")
+    digests = [v.tags["slimline.artifact_digest"] for v in versions]
+    assert len(digests) == len(set(digests))  # one version per artifact digest
+    model = client.get_registered_model(name)
+    assert {"base", "pruned", "recovered", "quantized", "candidate"} <= set(model.aliases)
+    candidate = client.get_model_version_by_alias(name, "candidate")
+    assert candidate.tags["slimline.stage"] == "quantized"
+    assert candidate.tags["slimline.dvc_md5"].endswith(".dir")
+    assert "Lineage: base v" in candidate.description
+    register_run = [r for r in _runs(project) if r.data.tags["slimline.stage"] == "register"][0]
+    assert client.list_artifacts(register_run.info.run_id, "lineage")[0].path.endswith(".png")
+    stage_run = candidate.tags["slimline.stage_run_id"]
+    assert [a.path for a in client.list_artifacts(stage_run, "lineage")] == [
+        "lineage/lineage.png"]
+    registry = json.loads((project / "registry.json").read_text())
+    assert registry["candidate"] == str(candidate.version)
+
+
+def _slimline(project: Path, *args: str, code: int = 0) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI")
+    env.pop("SLIMLINE_ROOT", None)
+    env["XDG_CACHE_HOME"] = str(project / ".test-cache")
+    result = subprocess.run(["slimline", *args], cwd=project, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == code, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
+    out = _slimline(project, "promote", "@candidate")
+    good = _registry(project).get_model_version_by_alias("slimline-tiny-llama", "production")
+    assert f"@production → v{good.version}" in out
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    before = params["recover"]["lr"]
+    params["recover"]["lr"] = 0.5  # 250x the default: recovery that damages the model
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    out, _ = _run(project, "dvc", "repro")
+    assert _ran(out) == {"recover", "eval@recovered", "quantize", "eval@quantized", "report",
+                         "register"}
+    out = _slimline(project, "promote", "@candidate", code=1)
+    assert "fails the gates" in out and "FAIL" in out
+    out = _slimline(project, "bisect", "--good", "@production", "--bad", "@candidate")
+    assert "culprit: the recovered stage" in out
+    assert f"param recover.lr: {before!r} → 0.5" in out
+    _slimline(project, "bisect", "--good", "@production", "--bad", "@production", code=3)
+    _slimline(project, "promote", "@candidate", "--force", "--reason", "e2e")
+    out = _slimline(project, "rollback")
+    assert f"→ v{good.version}" in out
+    # artifacts/quantized now holds the damaged model: production loads from the DVC cache.
+    out = _slimline(project, "load", "@production")
+    assert "verified" in out
+    assert str(project / ".test-cache" / "slimline" / "models") in out

@@ -12,15 +12,14 @@ STAGES = [name for name in yaml.safe_load((REPO / "dvc.yaml").read_text())["stag
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_declared_param_exists(stage):
     params = stage_params(stage, REPO)
-    assert params, f"stage {stage} declares no params"
+    # The report reads only other stages' outputs; every other stage is configured.
+    assert bool(params) == (stage != "report"), f"stage {stage} params: {params}"
 
 
 def test_stage_params_are_exactly_the_declared_keys():
-    assert declared_params("eval@base", REPO) == ["eval.seq_len", "eval.batch_size",
-                                                  "eval.max_tokens"]
-    params = stage_params("eval@base", REPO)
-    assert params == {"eval": {k: load_params(REPO)["eval"][k]
-                               for k in ("seq_len", "batch_size", "max_tokens")}}
+    assert declared_params("prune", REPO) == ["prune"]
+    assert declared_params("eval@base", REPO) == ["eval"]
+    assert stage_params("eval@base", REPO) == {"eval": load_params(REPO)["eval"]}
     assert set(stage_params("base", REPO)) == {"model"}
 
 

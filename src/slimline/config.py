@@ -20,7 +20,7 @@ class _Section(BaseModel):
 
 
 class TinyTrainConfig(_Section):
-    steps: int = Field(256, gt=0, description="Optimizer steps (the budget; not wall time).")
+    steps: int = Field(224, gt=0, description="Optimizer steps (the budget; not wall time).")
     batch_size: int = Field(32, gt=0, description="Sequences per step.")
     seq_len: int = Field(128, gt=1, description="Tokens per training sequence.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate of AdamW.")
@@ -124,7 +124,7 @@ class SpeedConfig(_Section):
     prompt_tokens: int = Field(64, gt=0, description="Prompt length for prefill.")
     new_tokens: int = Field(32, gt=0, description="Tokens decoded greedily after the prompt.")
     batch_size: int = Field(1, gt=0, description="Sequences per forward.")
-    repeats: int = Field(5, gt=0, description="Timed repeats (the median is reported).")
+    repeats: int = Field(3, gt=0, description="Timed repeats (the median is reported).")
 
 
 class EvalConfig(_Section):
@@ -246,7 +246,7 @@ class LoraRecoverConfig(_Section):
 
         method: lora
         rank: 8
-        steps: 120
+        steps: 64
     """
 
     method: Literal["lora"] = "lora"
@@ -256,7 +256,7 @@ class LoraRecoverConfig(_Section):
     target_modules: list[str] = Field(default_factory=lambda: list(_LINEAR),
                                       description="Linear layers that get adapters.")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate of AdamW.")
-    steps: int = Field(120, gt=0, description="Optimizer steps.")
+    steps: int = Field(64, gt=0, description="Optimizer steps.")
     warmup_steps: int = Field(10, ge=0)
     batch_size: int = Field(16, gt=0)
     seq_len: int = Field(128, gt=1)

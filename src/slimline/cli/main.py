@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from slimline import __version__
-from slimline.cli import compose
+from slimline.cli import bisect, compose, lineage, load, promote, report, rollback
 from slimline.cli.errors import run_main
 
-COMMANDS = (compose,)
+COMMANDS = (compose, report, lineage, promote, rollback, bisect, load)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproducible LLM compression pipelines with lineage. The pipeline itself "
         "runs with `dvc repro`; these commands prepare and inspect it.",
         epilog="examples:\n  slimline compose\n  slimline compose model=hf "
-        "model.source=/models/llama model.name=llama\n\nSet SLIMLINE_DEBUG=1 to see "
-        "tracebacks.",
+        "model.source=/models/llama model.name=llama\n  slimline report\n"
+        "  slimline lineage @candidate\n  slimline promote @candidate --alias production\n"
+        "  slimline bisect --good @production --bad @candidate\n\n"
+        "Set SLIMLINE_DEBUG=1 to see tracebacks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"slimline {__version__}")

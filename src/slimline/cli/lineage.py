@@ -1,0 +1,40 @@
+"""`slimline lineage`: one version's chain from its base, with metrics and deltas."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from slimline.cli._registry import REF_HELP, add_model_option, open_registry
+
+HELP = "show a version's lineage (base → ... → it) with per-stage metrics and deltas"
+EXAMPLES = """examples:
+  slimline lineage @candidate
+  slimline lineage models:/slimline-tiny-llama@production --image lineage.png"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lineage", help=HELP, description=HELP, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ref", metavar="MODEL_REF", help=REF_HELP)
+    p.add_argument("--image", type=Path, default=None, help="also draw the graph to this PNG")
+    add_model_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from slimline.registry import draw_lineage, lineage_chain, resolve
+    from slimline.registry.lineage import lineage_report
+
+    ctx = open_registry(args.model)
+    chain = lineage_chain(resolve(args.ref, default_name=ctx.model_name, root=ctx.root))
+    for v in chain:
+        aliases = " ".join("@" + a for a in sorted(v.aliases))
+        print(f"{v.label:<14} sha256 {v.digest[:12]}  {aliases}")
+        skipped = v.tags.get("slimline.stages_skipped")
+        if skipped:
+            print(f"{'':<14} (skipped before it: {skipped})")
+    print()
+    print(lineage_report(chain).markdown())
+    if args.image:
+        print(f"wrote {draw_lineage(chain, args.image)}")

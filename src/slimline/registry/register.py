@@ -1,0 +1,170 @@
+"""The `register` stage: every model stage becomes a version of the pipeline's registered
+model, pointing at its artifact (not copying it), tagged with its lineage and evaluation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slimline.errors import SlimlineError
+from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.models import logged_model_for
+from slimline.lineage.tracking import configure, git_commit
+from slimline.paths import METRICS, artifact_dir
+from slimline.registry.refs import find_by_digest, get_version
+from slimline.registry.versions import EVAL, TAG, VersionInfo
+from slimline.report.table import EVALS, MODEL_STAGES, flatten, flatten_directions
+
+CANDIDATE = "candidate"
+STAGE_SECTIONS = {"base": "model", "pruned": "prune", "recovered": "recover",
+                  "quantized": "quantize"}
+
+
+@dataclass
+class Registered:
+    stage: str
+    version: VersionInfo
+    created: bool
+    skipped: bool
+
+
+def dvc_md5(root: Path, out: str) -> str | None:
+    """DVC's hash of output `out` as recorded in dvc.lock (the cache key of its files)."""
+    lock = Path(root) / "dvc.lock"
+    if not lock.exists():
+        return None
+    for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+        for item in stage.get("outs", []):
+            if item.get("path") == out:
+                return item.get("md5")
+    return None
+
+
+def _eval_run(client: Any, experiment_id: str, stage: str, digest: str) -> str | None:
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{TAG}eval_target` = '{stage}' and "
+        f"tags.`{TAG}artifact_digest` = '{digest}'", order_by=["attributes.start_time DESC"],
+        max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def _summary(meta: ArtifactMetadata) -> str:
+    section = STAGE_SECTIONS.get(meta.stage)
+    values = meta.params.get(section, {}) if section else {}
+    keep = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    return ", ".join(f"{k}={v}" for k, v in keep.items()) or "no parameters"
+
+
+def _description(meta: ArtifactMetadata, chain: list[str], parent: VersionInfo | None,
+                 skipped: list[str], location: str, md5: str | None, ref: str) -> str:
+    lines = [f"{meta.stage} stage ({_summary(meta)})"
+             + (f", made from {parent.label}." if parent else ", the root of its lineage."),
+             "Lineage: " + " → ".join(chain) + ".",
+             "Stages skipped: " + (", ".join(skipped) if skipped else "none") + ".",
+             f"Weights: {location} (content sha256 {meta.digest[:16]}…"
+             + (f", DVC md5 {md5}" if md5 else "") + "); not copied into MLflow.",
+             f"Load with `slimline.load(\"{ref}\")`."]
+    return "\n".join(lines)
+
+
+def register_pipeline(root: Path, model_name: str, experiment: str,
+                      stages: tuple[str, ...] = MODEL_STAGES) -> list[Registered]:
+    """Register each stage's artifact under `model_name` (once per content digest) and move
+    the stage aliases and `candidate` to this pipeline's versions."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    experiment_id = configure(experiment, root)
+    client = MlflowClient()
+    # Read and check every stage's files first, so bad input registers nothing at all.
+    inputs = []
+    for stage in stages:
+        directory = artifact_dir(stage, root)
+        meta = ArtifactMetadata.read(directory)
+        metrics_file = Path(root) / METRICS / f"{stage}.json"
+        if not metrics_file.exists():
+            raise SlimlineError(f"{metrics_file} is missing: evaluate {stage} first "
+                                f"(`dvc repro eval@{stage}`).")
+        results = Path(root) / EVALS / f"{stage}.json"
+        evaluation = json.loads(results.read_text()) if results.exists() else {}
+        inputs.append((stage, directory, meta, flatten(json.loads(metrics_file.read_text())),
+                       evaluation))
+    try:
+        client.create_registered_model(
+            model_name, tags={f"{TAG}pipeline": str(Path(root).resolve())},
+            description="Every stage of a slimline compression pipeline: base → pruned → "
+            "recovered → quantized. Aliases: one per stage (its latest version), candidate "
+            "(the pipeline's final model), production (moved only by `slimline promote`).")
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    commit = git_commit(root) or "unknown"
+    out: list[Registered] = []
+    chain: list[str] = []
+    skipped: list[str] = []
+    parent: VersionInfo | None = None
+    for stage, directory, meta, metrics, evaluation in inputs:
+        directions = flatten_directions(evaluation.get("higher_is_better", {}))
+        eval_tags = {f"{EVAL}{k}": repr(round(v, 6)) for k, v in metrics.items()}
+        eval_tags[f"{TAG}device"] = evaluation.get("device", "unknown")
+        existing = find_by_digest(model_name, meta.digest)
+        if meta.skipped or (parent is not None and meta.digest == parent.digest):
+            skipped.append(stage)
+        if existing is not None:
+            version, created = existing, False
+            if not meta.skipped:  # same artifact evaluated again: keep its numbers current
+                for key, value in eval_tags.items():
+                    client.set_model_version_tag(model_name, version.version, key, value)
+        else:
+            location = str(directory.relative_to(Path(root).resolve())) \
+                if directory.is_relative_to(Path(root).resolve()) else str(directory)
+            md5 = dvc_md5(root, f"artifacts/{stage}")
+            logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
+            if md5:
+                client.set_logged_model_tags(logged.model_id, {f"{TAG}dvc_md5": md5})
+            this_chain = [*chain, f"{stage} (new)"]
+            tags = {
+                f"{TAG}stage": stage, f"{TAG}artifact_digest": meta.digest,
+                f"{TAG}parent_digest": meta.parent_digest or "",
+                f"{TAG}parent_version": parent.version if parent else "",
+                f"{TAG}calibration_digest": meta.inputs.get("calibration_tokens",
+                                                            meta.inputs.get("calibration", "")),
+                f"{TAG}git_commit": commit, f"{TAG}location": location,
+                f"{TAG}dvc_md5": md5 or "", f"{TAG}stage_run_id": meta.mlflow_run_id or "",
+                f"{TAG}eval_run_id": _eval_run(client, experiment_id, stage, meta.digest) or "",
+                f"{TAG}model_id": logged.model_id,
+                f"{TAG}params": json.dumps(meta.params, sort_keys=True),
+                f"{TAG}inputs": json.dumps(meta.inputs, sort_keys=True),
+                f"{TAG}versions": json.dumps(meta.versions, sort_keys=True),
+                f"{TAG}directions": json.dumps(directions, sort_keys=True),
+                f"{TAG}stages_skipped": ",".join(skipped),
+                **eval_tags,
+            }
+            run_id = meta.mlflow_run_id
+            try:
+                client.get_run(run_id) if run_id else None
+            except MlflowException:
+                run_id = None
+            mv = client.create_model_version(
+                model_name, source=f"models:/{logged.model_id}", run_id=run_id, tags=tags,
+                description=_description(meta, this_chain, parent, skipped, location, md5,
+                                         f"models:/{model_name}/<version>"),
+                model_id=logged.model_id)
+            version, created = get_version(model_name, str(mv.version)), True
+            # The description names the version only once it exists.
+            final_chain = [*chain, version.label]
+            client.update_model_version(
+                model_name, version.version,
+                description=_description(meta, final_chain, parent, skipped, location, md5,
+                                         version.ref))
+        client.set_registered_model_alias(model_name, stage, version.version)
+        if not chain or chain[-1] != version.label:
+            chain.append(version.label)
+        out.append(Registered(stage, version, created, stage in skipped))
+        parent = version
+    client.set_registered_model_alias(model_name, CANDIDATE, out[-1].version.version)
+    return out

@@ -1,0 +1,62 @@
+"""What a registered version records about itself, read back from its tags.
+
+Every version carries its lineage in tags (stage, digests, parent version, inputs, git
+commit, params, library versions) and its evaluation results as `eval.<task>.<metric>`
+tags, so gates, lineage and bisect need nothing but the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+TAG = "slimline."
+EVAL = "eval."
+
+
+@dataclass
+class VersionInfo:
+    """One registered version, decoded."""
+
+    name: str
+    version: str
+    stage: str
+    digest: str
+    parent_digest: str | None
+    parent_version: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    directions: dict[str, bool | None] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    source: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage} v{self.version}"
+
+    @classmethod
+    def from_version(cls, mv: Any) -> VersionInfo:
+        tags = dict(mv.tags or {})
+
+        def decode(key: str, default: Any) -> Any:
+            raw = tags.get(TAG + key)
+            return json.loads(raw) if raw else default
+
+        metrics = {k[len(EVAL):]: float(v) for k, v in tags.items() if k.startswith(EVAL)}
+        return cls(
+            name=mv.name, version=str(mv.version), stage=tags.get(TAG + "stage", "?"),
+            digest=tags.get(TAG + "artifact_digest", ""),
+            parent_digest=tags.get(TAG + "parent_digest") or None,
+            parent_version=tags.get(TAG + "parent_version") or None,
+            metrics=metrics, directions=decode("directions", {}),
+            params=decode("params", {}), inputs=decode("inputs", {}),
+            versions=decode("versions", {}), tags=tags,
+            aliases=list(getattr(mv, "aliases", None) or []), source=mv.source)
