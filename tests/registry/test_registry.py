@@ -38,6 +38,9 @@ def test_every_stage_becomes_a_tagged_version_once(project):
     assert "base v1 → pruned v2 → recovered v3 → quantized v4" in mv.description
     assert "not copied into MLflow" in mv.description
     assert mv.source.startswith("models:/m-")
+    logged = client.get_logged_model(mv.source.removeprefix("models:/"))
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "demo", "version": 4}]
+    assert logged.tags["slimline.location"] == "artifacts/quantized"
     aliases = client.get_registered_model("demo").aliases
     assert {k: str(v) for k, v in aliases.items()} == {
         "base": "1", "pruned": "2", "recovered": "3", "quantized": "4", "candidate": "4"}

@@ -75,6 +75,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                       stages: tuple[str, ...] = MODEL_STAGES) -> list[Registered]:
     """Register each stage's artifact under `model_name` (once per content digest) and move
     the stage aliases and `candidate` to this pipeline's versions."""
+    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -126,7 +127,6 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
             if md5:
                 client.set_logged_model_tags(logged.model_id, {f"{TAG}dvc_md5": md5})
-            this_chain = [*chain, f"{stage} (new)"]
             tags = {
                 f"{TAG}stage": stage, f"{TAG}artifact_digest": meta.digest,
                 f"{TAG}parent_digest": meta.parent_digest or "",
@@ -144,16 +144,9 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 f"{TAG}stages_skipped": ",".join(skipped),
                 **eval_tags,
             }
-            run_id = meta.mlflow_run_id
-            try:
-                client.get_run(run_id) if run_id else None
-            except MlflowException:
-                run_id = None
-            mv = client.create_model_version(
-                model_name, source=f"models:/{logged.model_id}", run_id=run_id, tags=tags,
-                description=_description(meta, this_chain, parent, skipped, location, md5,
-                                         f"models:/{model_name}/<version>"),
-                model_id=logged.model_id)
+            # register_model (not create_model_version) also links the logged model to the
+            # version, so the UI shows it on both pages.
+            mv = mlflow.register_model(f"models:/{logged.model_id}", model_name, tags=tags)
             version, created = get_version(model_name, str(mv.version)), True
             # The description names the version only once it exists.
             final_chain = [*chain, version.label]
