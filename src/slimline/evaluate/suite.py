@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,5 +166,4 @@ def run_suite(lm, cfg: EvalConfig, data_dir: Path, root: Path) -> tuple[dict, li
             limit=cfg.limit, log_samples=False, random_seed=cfg.seed,
             numpy_random_seed=cfg.seed, torch_random_seed=cfg.seed,
             fewshot_random_seed=cfg.seed, verbosity="WARNING")
-        shutil.rmtree(task_dir.path / "golden", ignore_errors=True)
     return results, task_dir.inputs
