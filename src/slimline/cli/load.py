@@ -25,15 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from slimline.checkpoint import load_checkpoint
     from slimline.registry import resolve
-    from slimline.registry.load import load, locate
+    from slimline.registry.load import locate
 
     ctx = open_registry(args.model)
     version = resolve(args.ref, default_name=ctx.model_name, root=ctx.root)
-    print(f"{version.ref} ({version.stage}) → {locate(version, ctx.root)} "
+    directory = locate(version, ctx.root)  # hashes the files once
+    print(f"{version.ref} ({version.stage}) → {directory} "
           f"(sha256 {version.digest[:12]} verified)")
-    model, tokenizer = load(version.ref, root=ctx.root)
-    print(f"{type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters")
+    model, tokenizer = load_checkpoint(directory)
+    print(f"loaded {type(model).__name__} ({model.config.model_type})")
     if args.prompt:
         ids = tokenizer(args.prompt, return_tensors="pt")
         out = model.generate(**ids, max_new_tokens=args.max_new_tokens, do_sample=False)
