@@ -13,6 +13,7 @@ from slimline.config import EvalConfig
 from slimline.errors import SlimlineError
 from slimline.evaluate.speed import describe_device, measure_speed
 from slimline.evaluate.suite import TaskData, flatten_results, run_suite
+from slimline.report.table import KNOWN_DIRECTIONS
 
 
 @dataclass
@@ -63,8 +64,8 @@ def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
     better: dict[str, dict[str, bool | None]] = {}
     if cfg.speed is not None:
         metrics["speed"] = measure_speed(model, cfg.speed, seed=cfg.seed)
-        better["speed"] = {"prefill_tokens_per_s": True, "decode_tokens_per_s": True,
-                           "peak_memory_mb": False}
+        better["speed"] = {k.split(".", 1)[1]: v for k, v in KNOWN_DIRECTIONS.items()
+                           if k.startswith("speed.")}
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size,
               max_length=cfg.seq_len, device=str(device))
     results, inputs = run_suite(lm, cfg, data_dir, root)

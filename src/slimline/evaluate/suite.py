@@ -52,10 +52,12 @@ def materialise_tasks(cfg: EvalConfig, data_dir: Path, root: Path, dest: Path) -
     dest.mkdir(parents=True, exist_ok=True)
     out = TaskDir(path=dest, tasks=list(cfg.tasks))
     files: dict[str, str] = {}  # yaml file -> the data file it names
+    includes: dict[str, str] = {}  # yaml file -> the file it includes
     for src in sorted(TASKS_DIR.iterdir()):
         if not (src.suffix == ".yaml" or src.name.endswith("_yaml")):
             continue
         config = yaml.safe_load(src.read_text())
+        includes[src.name] = config.get("include", "")
         for split, name in _data_files(config).items():
             config["dataset_kwargs"]["data_files"][split] = str(data_dir / name)
             files[src.name] = name
@@ -63,8 +65,8 @@ def materialise_tasks(cfg: EvalConfig, data_dir: Path, root: Path, dest: Path) -
     for task in cfg.tasks:
         if task not in BUILTIN_TASKS:
             continue
-        config = yaml.safe_load((TASKS_DIR / f"{task}.yaml").read_text())
-        name = files.get(f"{task}.yaml") or files.get(config.get("include", ""))
+        yaml_file = f"{task}.yaml"
+        name = files.get(yaml_file) or files.get(includes.get(yaml_file, ""))
         if name is None:
             raise SlimlineError(f"built-in task {task} names no data file (package bug).")
         if not (data_dir / name).exists():

@@ -16,7 +16,8 @@ from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import TAG, flatten_params
 
 
-def _location(directory: Path, root: Path) -> str:
+def artifact_location(directory: Path, root: Path) -> str:
+    """`directory` relative to the project root when inside it, else absolute."""
     directory = Path(directory).resolve()
     try:
         return directory.relative_to(Path(root).resolve()).as_posix()
@@ -53,7 +54,7 @@ def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: 
         f"{TAG}stage": meta.stage,
         f"{TAG}artifact_digest": meta.digest,
         f"{TAG}parent_digest": meta.parent_digest or "",
-        f"{TAG}location": _location(directory, root),
+        f"{TAG}location": artifact_location(directory, root),
         f"{TAG}stage_run_id": meta.mlflow_run_id or "",
         **{f"{TAG}input.{k}": v for k, v in meta.inputs.items()},
     }

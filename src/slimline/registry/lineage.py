@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from slimline.registry.versions import VersionInfo
-from slimline.report.table import Report, StageMetrics
+from slimline.report.table import KNOWN_DIRECTIONS, Report, StageMetrics
 
 
 def lineage_report(chain: list[VersionInfo]) -> Report:
     directions: dict[str, bool | None] = {}
     for v in chain:
         directions.update(v.directions)
-    for key in ("size.num_parameters", "size.size_bytes", "speed.peak_memory_mb"):
-        directions.setdefault(key, False)
-    for key in ("speed.prefill_tokens_per_s", "speed.decode_tokens_per_s"):
-        directions.setdefault(key, True)
+    for key, value in KNOWN_DIRECTIONS.items():
+        directions.setdefault(key, value)
     devices = {v.tags.get("slimline.device") for v in chain} - {None}
     device = devices.pop() if len(devices) == 1 else None  # mixed devices: no single label
     return Report([StageMetrics(v.label, v.metrics, v.digest) for v in chain], directions,

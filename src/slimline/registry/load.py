@@ -11,6 +11,7 @@ from pathlib import Path
 from slimline._atomic import atomic_directory
 from slimline._digest import directory_digest
 from slimline.errors import SlimlineError
+from slimline.lineage.metadata import ArtifactMetadata
 from slimline.paths import project_root
 from slimline.registry.refs import resolve
 from slimline.registry.versions import TAG, VersionInfo
@@ -51,6 +52,13 @@ def _from_dvc_cache(md5: str, digest: str, root: Path) -> Path | None:
     return target
 
 
+def _claimed_digest(directory: Path) -> str | None:
+    try:
+        return ArtifactMetadata.read(directory).digest
+    except SlimlineError:
+        return None
+
+
 def locate(version: VersionInfo, root: Path | None = None) -> Path:
     """The directory holding `version`'s files, checked against its content digest."""
     root = Path(root) if root else project_root()
@@ -58,7 +66,9 @@ def locate(version: VersionInfo, root: Path | None = None) -> Path:
     location = version.tags.get(TAG + "location")
     if location:
         path = Path(location) if Path(location).is_absolute() else root / location
-        if path.is_dir() and directory_digest(path) == version.digest:
+        # slimline.json names the digest the directory claims; hash only a matching claim.
+        if path.is_dir() and _claimed_digest(path) == version.digest \
+                and directory_digest(path) == version.digest:
             return path
         tried.append(f"{path} (holds another artifact now)" if path.is_dir() else str(path))
     cached = _cache_root() / version.digest

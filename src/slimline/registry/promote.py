@@ -12,7 +12,7 @@ from typing import Any
 
 from slimline.errors import SlimlineError
 from slimline.registry.gates import GateResult, check_gates, gate_table
-from slimline.registry.refs import by_alias, get_version, lineage_chain
+from slimline.registry.refs import by_alias, get_version, lineage_chain, registry_client
 from slimline.registry.register import CANDIDATE, STAGE_SECTIONS
 from slimline.registry.versions import TAG, VersionInfo
 
@@ -46,18 +46,12 @@ class Event:
     failing: list[str] | None = None
 
 
-def _client():
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient()
-
-
 def history(name: str, alias: str) -> list[dict[str, Any]]:
     """Every promotion and rollback of `alias`, oldest first."""
     from mlflow.exceptions import MlflowException
 
     try:
-        model = _client().get_registered_model(name)
+        model = registry_client().get_registered_model(name)
     except MlflowException:
         raise SlimlineError(f"no registered model {name}: run the pipeline first.") from None
     return json.loads(model.tags.get(HISTORY + alias, "[]"))
@@ -81,7 +75,7 @@ def _current(name: str, alias: str) -> str | None:
 
 
 def _record(name: str, alias: str, event: Event, events: list[dict[str, Any]]) -> None:
-    client = _client()
+    client = registry_client()
     client.set_registered_model_tag(name, HISTORY + alias,
                                     json.dumps([*events, event.__dict__]))
     if event.version is None:

@@ -18,7 +18,7 @@ _URI = re.compile(r"^(?:models:/)?(?P<name>[^@/]*)(?:@(?P<alias>[\w-]+)|/(?P<ver
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _client():
+def registry_client():
     from mlflow.tracking import MlflowClient
 
     return MlflowClient()
@@ -28,7 +28,7 @@ def get_version(name: str, version: str) -> VersionInfo:
     from mlflow.exceptions import MlflowException
 
     try:
-        return VersionInfo.from_version(_client().get_model_version(name, str(version)))
+        return VersionInfo.from_version(registry_client().get_model_version(name, str(version)))
     except MlflowException:
         raise SlimlineError(f"registered model {name} has no version {version}: list them with "
                             "`slimline lineage` or in the MLflow UI (Models).") from None
@@ -37,7 +37,7 @@ def get_version(name: str, version: str) -> VersionInfo:
 def by_alias(name: str, alias: str) -> VersionInfo:
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = registry_client()
     try:
         return VersionInfo.from_version(client.get_model_version_by_alias(name, alias))
     except MlflowException:
@@ -51,7 +51,7 @@ def by_alias(name: str, alias: str) -> VersionInfo:
 
 
 def find_by_digest(name: str, digest: str) -> VersionInfo | None:
-    found = _client().search_model_versions(
+    found = registry_client().search_model_versions(
         f"name = '{name}' and tags.`{TAG}artifact_digest` = '{digest}'")
     if not found:
         return None
@@ -61,7 +61,7 @@ def find_by_digest(name: str, digest: str) -> VersionInfo | None:
 def _from_run(run_id: str, name: str | None) -> VersionInfo:
     from mlflow.exceptions import MlflowException
 
-    client = _client()
+    client = registry_client()
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -97,7 +97,7 @@ def _from_git(rev: str, root: Path) -> VersionInfo | None:
                              cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
-    client = _client()
+    client = registry_client()
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
         experiments, filter_string=f"tags.`{TAG}stage` = 'register' and "

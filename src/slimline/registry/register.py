@@ -12,12 +12,12 @@ import yaml
 
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
-from slimline.lineage.models import logged_model_for
+from slimline.lineage.models import artifact_location, logged_model_for
 from slimline.lineage.tracking import configure, git_commit
 from slimline.paths import METRICS, artifact_dir
 from slimline.registry.refs import find_by_digest, get_version
 from slimline.registry.versions import EVAL, TAG, VersionInfo
-from slimline.report.table import EVALS, MODEL_STAGES, flatten, flatten_directions
+from slimline.report.table import MODEL_STAGES, flatten_directions, read_stage_results
 
 CANDIDATE = "candidate"
 STAGE_SECTIONS = {"base": "model", "pruned": "prune", "recovered": "recover",
@@ -86,14 +86,11 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
     for stage in stages:
         directory = artifact_dir(stage, root)
         meta = ArtifactMetadata.read(directory)
-        metrics_file = Path(root) / METRICS / f"{stage}.json"
-        if not metrics_file.exists():
-            raise SlimlineError(f"{metrics_file} is missing: evaluate {stage} first "
-                                f"(`dvc repro eval@{stage}`).")
-        results = Path(root) / EVALS / f"{stage}.json"
-        evaluation = json.loads(results.read_text()) if results.exists() else {}
-        inputs.append((stage, directory, meta, flatten(json.loads(metrics_file.read_text())),
-                       evaluation))
+        results = read_stage_results(root, stage)
+        if results is None:
+            raise SlimlineError(f"{Path(root) / METRICS / f'{stage}.json'} is missing: "
+                                f"evaluate {stage} first (`dvc repro eval@{stage}`).")
+        inputs.append((stage, directory, meta, *results))
     try:
         client.create_registered_model(
             model_name, tags={f"{TAG}pipeline": str(Path(root).resolve())},
@@ -121,8 +118,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 for key, value in eval_tags.items():
                     client.set_model_version_tag(model_name, version.version, key, value)
         else:
-            location = str(directory.relative_to(Path(root).resolve())) \
-                if directory.is_relative_to(Path(root).resolve()) else str(directory)
+            location = artifact_location(directory, root)
             md5 = dvc_md5(root, f"artifacts/{stage}")
             logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
             if md5:

@@ -13,7 +13,7 @@ from slimline.paths import METRICS, artifact_dir
 MODEL_STAGES = ("base", "pruned", "recovered", "quantized")
 EVALS = "evals"
 # Directions of the numbers slimline adds to lm-eval's (which say their own).
-_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
+KNOWN_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
                "speed.prefill_tokens_per_s": True, "speed.decode_tokens_per_s": True,
                "speed.peak_memory_mb": False}
 
@@ -124,25 +124,33 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
+def read_stage_results(root: Path, stage: str) -> tuple[dict[str, float], dict] | None:
+    """A stage's flat metrics (`metrics/<stage>.json`) and its evaluation document
+    (`evals/<stage>.json`, empty if absent); None if the stage was not evaluated."""
+    path = Path(root) / METRICS / f"{stage}.json"
+    if not path.exists():
+        return None
+    results = Path(root) / EVALS / f"{stage}.json"
+    evaluation = json.loads(results.read_text()) if results.exists() else {}
+    return flatten(json.loads(path.read_text())), evaluation
+
+
 def load_report(root: Path, stages: tuple[str, ...] = MODEL_STAGES) -> Report:
     """Read `metrics/<stage>.json` and `evals/<stage>.json` of each evaluated stage."""
     found: list[StageMetrics] = []
-    directions = dict(_DIRECTIONS)
+    directions = dict(KNOWN_DIRECTIONS)
     device = None
     for stage in stages:
-        path = Path(root) / METRICS / f"{stage}.json"
-        if not path.exists():
+        results = read_stage_results(root, stage)
+        if results is None:
             continue
+        metrics, evaluation = results
         meta_dir = artifact_dir(stage, root)
         meta = ArtifactMetadata.read(meta_dir) if (meta_dir / "slimline.json").exists() else None
-        found.append(StageMetrics(stage, flatten(json.loads(path.read_text())),
-                                  meta.digest if meta else None,
+        found.append(StageMetrics(stage, metrics, meta.digest if meta else None,
                                   meta.skipped if meta else False))
-        results = Path(root) / EVALS / f"{stage}.json"
-        if results.exists():
-            doc = json.loads(results.read_text())
-            directions.update(flatten_directions(doc.get("higher_is_better", {})))
-            device = device or doc.get("device")
+        directions.update(flatten_directions(evaluation.get("higher_is_better", {})))
+        device = device or evaluation.get("device")
     if not found:
         raise SlimlineError(f"no metrics/<stage>.json under {root}: run the pipeline first "
                             "(`dvc repro`).")
