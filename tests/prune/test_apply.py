@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
 
-from slimline.prune import accumulate_gradients, make_plan, model_shape, prune_layers
+from slimline.prune import compute_scores, make_plan, model_shape, prune_layers
 from slimline.prune.structure import head_rows
 
 CONFIGS = {
@@ -58,9 +58,9 @@ def test_pruned_equals_masked_original(arch, kind, tmp_path):
     plan = make_plan(shape, model.config.hidden_size, channel_ratio=channel, head_ratio=head,
                      kv_group_ratio=kv, round_to=16)
     x = torch.randint(0, 64, (2, 12))
-    fisher = accumulate_gradients(model, [x])
+    scores = compute_scores(model, plan, "taylor_first", [x])
     original = copy.deepcopy(model)
-    kept = prune_layers(model, plan, "taylor_first", fisher)
+    kept = prune_layers(model, plan, scores)
     masked = _masked(original, kept, shape)
     with torch.no_grad():
         got = model(input_ids=x).logits
@@ -83,8 +83,8 @@ def test_every_estimator_prunes_to_the_plan(estimator):
     shape = model_shape(model.config)
     plan = make_plan(shape, 64, channel_ratio=0.5, head_ratio=0.5, kv_group_ratio=0.0,
                      round_to=16)
-    fisher = accumulate_gradients(model, [torch.randint(0, 64, (2, 8))])
-    kept = prune_layers(model, plan, estimator, fisher, seed=1)
+    scores = compute_scores(model, plan, estimator, [torch.randint(0, 64, (2, 8))], seed=1)
+    kept = prune_layers(model, plan, scores)
     assert all(len(r["mlp_channels"]) == 32 and len(r["query_heads"]) == 4 for r in kept)
     assert model.model.layers[0].mlp.down_proj.weight.shape == (64, 32)
 
@@ -95,5 +95,5 @@ def test_magnitude_keeps_the_largest_channels():
         model.model.layers[0].mlp.down_proj.weight[:, :16] *= 100
     plan = make_plan(model_shape(model.config), 64, channel_ratio=0.75, head_ratio=0,
                      kv_group_ratio=0, round_to=16)
-    kept = prune_layers(model, plan, "magnitude", {})
+    kept = prune_layers(model, plan, compute_scores(model, plan, "magnitude"))
     assert kept[0]["mlp_channels"] == list(range(16))

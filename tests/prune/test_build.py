@@ -11,6 +11,7 @@ from slimline.data.corpus import build_corpus
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.prune.build import KEPT_FILE, prune_checkpoint
+from slimline.prune.scores import SCORES_META
 
 TEXTS = list(build_corpus().train[:200])
 
@@ -34,7 +35,9 @@ def test_structured_prune_writes_a_smaller_standard_checkpoint(tmp_path, trained
     meta = ArtifactMetadata.read(out)
     assert meta.parent_digest == ArtifactMetadata.read(trained_checkpoint).digest
     assert meta.digest == directory_digest(out) == result.digest
-    assert meta.inputs == {"calibration": "abc"}
+    assert meta.inputs["calibration"] == "abc"
+    assert (meta.inputs["device"], meta.inputs["compute_dtype"]) == ("cpu", "float32")
+    assert len(meta.inputs["calibration_tokens"]) == 64  # sha256 of the ids fed backward
     assert result.metrics["channels_removed_share"] == 0.5
     assert result.metrics["num_parameters"] == count_parameters(out)
     assert 0 < result.metrics["params_removed_share"] < 0.5
@@ -51,3 +54,28 @@ def test_bad_plan_fails_before_writing_anything(tmp_path, trained_checkpoint):
         prune_checkpoint(trained_checkpoint, tmp_path / "pruned", cfg, texts=TEXTS, params={},
                          inputs={})
     assert not (tmp_path / "pruned").exists()
+
+
+def test_stored_scores_prune_another_ratio_without_a_backward_pass(tmp_path, trained_checkpoint,
+                                                                   monkeypatch):
+    first = PruneConfig(channel_ratio=0.5, round_to=32, num_batches=2, batch_size=2, seq_len=32)
+    prune_checkpoint(trained_checkpoint, tmp_path / "a", first, texts=TEXTS, params={}, inputs={})
+    meta = json.loads((tmp_path / "a" / SCORES_META).read_text())
+    assert meta["estimator"] == "taylor_first" and meta["num_batches"] == 2
+    second = first.model_copy(update={"channel_ratio": 0.25})
+    fresh = prune_checkpoint(trained_checkpoint, tmp_path / "b", second, texts=TEXTS, params={},
+                             inputs={})
+
+    def no_backward(*args, **kwargs):
+        raise AssertionError("reused scores must not run the backward pass")
+
+    monkeypatch.setattr("slimline.prune._gradients.run_backward", no_backward)
+    reused = prune_checkpoint(trained_checkpoint, tmp_path / "c", second, texts=[], params={},
+                              inputs={}, scores=tmp_path / "a")
+    assert reused.kept == fresh.kept
+    assert [len(layer["mlp_channels"]) for layer in reused.kept] == [96, 96]
+    assert ArtifactMetadata.read(tmp_path / "c").inputs["importance_scores"]
+    with pytest.raises(SlimlineError, match="estimator 'taylor_first', not"):
+        prune_checkpoint(trained_checkpoint, tmp_path / "d",
+                         second.model_copy(update={"estimator": "magnitude"}), texts=[],
+                         params={}, inputs={}, scores=tmp_path / "a")

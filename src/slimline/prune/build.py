@@ -1,15 +1,24 @@
-"""Build `artifacts/pruned`: prune the parent checkpoint, or pass it through for prune=none."""
+"""Build `artifacts/pruned`: prune the parent checkpoint, or pass it through for prune=none.
+
+Besides the checkpoint it writes `kept_indices.json` and the importance scores
+(`importance.safetensors` + `importance.json`), so pruning the same parent at another ratio
+can skip the backward pass.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimline._atomic import atomic_directory
+from slimline._digest import file_sha256
 from slimline.checkpoint import count_parameters, parameter_stats, pass_through
 from slimline.config import PruneConfig, SkippedStage
+from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 
 KEPT_FILE = "kept_indices.json"
@@ -25,41 +34,81 @@ class PruneResult:
     kept: list[dict[str, list[int]]] = field(default_factory=list)
 
 
-def _prune(parent: Path, tmp: Path, cfg: PruneConfig,
-           texts: list[str]) -> tuple[list[dict], dict[str, float]]:
+def _token_digest(batches: list) -> str:
+    """sha256 over the exact ids fed to the backward pass, the same scheme as
+    `slimline.quantize.calibration.token_digest` (not imported: that package pulls in
+    llm-compressor, seconds of start-up and memory this stage does not need)."""
+    h = hashlib.sha256()
+    for sample in (row for batch in batches for row in batch):
+        arr = sample.numpy().astype("<i8")
+        h.update(len(arr).to_bytes(8, "little"))
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_digest: str,
+           scores_from: Path | None) -> tuple[list[dict], dict[str, float], dict[str, str]]:
+    import torch
+
+    from slimline import runtime
     from slimline.checkpoint import load_checkpoint, token_stream, windows
-    from slimline.prune.apply import accumulate_gradients, prune_layers
+    from slimline.prune.apply import prune_layers
     from slimline.prune.importance import NEEDS_GRADIENTS
     from slimline.prune.plan import make_plan
+    from slimline.prune.scores import SCORES_FILE, compute_scores, load_scores, save_scores
     from slimline.prune.structure import model_shape
 
-    model, tokenizer = load_checkpoint(parent)
-    plan = make_plan(model_shape(model.config), model.config.hidden_size,
-                     channel_ratio=cfg.channel_ratio, head_ratio=cfg.head_ratio,
-                     kv_group_ratio=cfg.kv_group_ratio, round_to=cfg.round_to)
-    fisher = {}
-    if cfg.estimator in NEEDS_GRADIENTS:
-        chunks = windows(token_stream(tokenizer, texts), cfg.seq_len,
-                         limit=cfg.num_batches * cfg.batch_size)
-        import torch
-
-        batches = [torch.stack(chunks[i:i + cfg.batch_size])
-                   for i in range(0, len(chunks), cfg.batch_size)]
-        fisher = accumulate_gradients(model, batches)
-    kept = prune_layers(model, plan, cfg.estimator, fisher, seed=cfg.seed)
-    shares = {
-        "channels_removed_share": 1 - plan.after.intermediate_size / plan.before.intermediate_size,
-        "heads_removed_share": 1 - plan.after.num_attention_heads / plan.before.num_attention_heads,
-    }
+    device, compute_dtype = runtime.resolve()
+    model, tokenizer = load_checkpoint(parent)  # weights stay in their stored dtype
+    model.to(device)
+    shape = model_shape(model.config)
+    plan = make_plan(shape, model.config.hidden_size, channel_ratio=cfg.channel_ratio,
+                     head_ratio=cfg.head_ratio, kv_group_ratio=cfg.kv_group_ratio,
+                     round_to=cfg.round_to)
+    metrics: dict[str, float] = {}
+    if scores_from is not None:
+        scores, meta = load_scores(scores_from, shape=shape, parent_digest=parent_digest)
+        if meta.get("estimator") != cfg.estimator:
+            raise SlimlineError(f"the scores in {scores_from} come from estimator "
+                                f"{meta.get('estimator')!r}, not prune.estimator="
+                                f"{cfg.estimator!r}: use matching ones or recompute.")
+        # Who made the scores is what this prune's importance rests on.
+        inputs = {k: meta[k] for k in ("device", "compute_dtype", "calibration_tokens")
+                  if k in meta}
+        inputs["importance_scores"] = file_sha256(Path(scores_from) / SCORES_FILE)
+    else:
+        batches = []
+        if cfg.estimator in NEEDS_GRADIENTS:
+            chunks = windows(token_stream(tokenizer, texts), cfg.seq_len,
+                             limit=cfg.num_batches * cfg.batch_size)
+            batches = [torch.stack(chunks[i:i + cfg.batch_size])
+                       for i in range(0, len(chunks), cfg.batch_size)]
+        start = time.perf_counter()
+        scores = compute_scores(model, plan, cfg.estimator, batches, seed=cfg.seed,
+                                compute_dtype=compute_dtype, device=device)
+        if batches:
+            seconds = time.perf_counter() - start
+            tokens = sum(b.numel() for b in batches)
+            metrics = {"importance_seconds": seconds, "importance_tokens_per_s": tokens / seconds}
+        inputs = {"device": device.type, "compute_dtype": runtime.dtype_name(compute_dtype),
+                  **({"calibration_tokens": _token_digest(batches)} if batches else {})}
+        meta = {"estimator": cfg.estimator, "num_batches": len(batches),
+                "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
+                "parent_digest": parent_digest, "shape": asdict(shape), **inputs}
+    kept = prune_layers(model, plan, scores)
+    metrics.update(
+        channels_removed_share=1 - plan.after.intermediate_size / plan.before.intermediate_size,
+        heads_removed_share=1 - plan.after.num_attention_heads / plan.before.num_attention_heads)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / KEPT_FILE).write_text(json.dumps(kept) + "\n")
-    return kept, shares
+    save_scores(tmp, scores, meta)
+    return kept, metrics, inputs
 
 
 def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStage, *,
                      texts: list[str], params: dict[str, Any], inputs: dict[str, str],
-                     run_id: str | None = None) -> PruneResult:
+                     run_id: str | None = None, scores: Path | None = None) -> PruneResult:
     """Write the pruned checkpoint (or the parent unchanged for prune=none) atomically.
 
     Args:
@@ -67,7 +116,10 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         out_dir: target directory (`artifacts/pruned`).
         cfg: the `prune` section.
         texts: calibration documents for the gradients of the Taylor estimators.
-        params, inputs, run_id: recorded in `slimline.json`.
+        params, inputs, run_id: recorded in `slimline.json` (the runtime and the digest of
+            the calibration token ids are added to `inputs`).
+        scores: a pruned artifact of the same parent and estimator whose importance scores
+            to reuse instead of running the backward pass (`texts` is then not read).
     """
     parent_meta = ArtifactMetadata.read(parent)
     skipped = isinstance(cfg, SkippedStage)
@@ -77,7 +129,9 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         if skipped:
             pass_through(parent, tmp)
         else:
-            kept, shares = _prune(parent, tmp, cfg, texts)
+            kept, shares, more_inputs = _prune(parent, tmp, cfg, texts, parent_meta.digest,
+                                               scores)
+            inputs = {**inputs, **more_inputs}
         metrics = {**shares, **parameter_stats(tmp)}
         before = count_parameters(parent)
         metrics.update(num_parameters_before=before,

@@ -13,6 +13,13 @@ import torch
 
 ESTIMATORS = ("taylor_first", "taylor_vector", "taylor_second", "magnitude", "random")
 NEEDS_GRADIENTS = frozenset({"taylor_first", "taylor_vector", "taylor_second"})
+# What the backward pass must keep for each gradient estimator. A score that is linear in the
+# gradient of every batch (taylor_vector) folds each (micro-)batch into per-group sums at
+# once; an element-wise absolute value needs the gradient summed over all batches per weight
+# element first (|w.(g1+g2)| != |w.g1| + |w.g2|); the diagonal Fisher squares each whole
+# batch's gradient, so its batches cannot be split into micro-batches.
+KEEPS_SUMMED_GRADIENT = frozenset({"taylor_first", "taylor_second"})
+SQUARES_BATCH_GRADIENT = frozenset({"taylor_second"})
 
 
 def contributions(estimator: str, w: torch.Tensor, grad: torch.Tensor | None = None,
@@ -38,6 +45,13 @@ def finish(estimator: str, summed: torch.Tensor) -> torch.Tensor:
     if estimator == "magnitude":
         return summed.sqrt()
     return summed
+
+
+def group_sum(c: torch.Tensor, n: int, block: int, axis: str) -> torch.Tensor:
+    """Sum per-element contributions of one weight into `n` groups of `block` rows or columns."""
+    if axis == "cols":
+        c = c.t()
+    return c.reshape(n, block, -1).sum(dim=(1, 2))
 
 
 def random_scores(n: int, generator: torch.Generator) -> torch.Tensor:

@@ -19,6 +19,16 @@ from slimline.errors import SlimlineError
 # model_type -> whether q/k/v projections carry a bias
 SUPPORTED = {"llama": False, "mistral": False, "qwen2": True}
 
+# Group kind -> the linear layers (path inside a decoder layer, and whether a group owns rows
+# or columns of it) whose weights make up one group of that kind. The order is the order
+# importance is summed in, kept fixed so scores reproduce bit for bit.
+GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mlp_channels": (("mlp.gate_proj", "rows"), ("mlp.up_proj", "rows"),
+                     ("mlp.down_proj", "cols")),
+    "query_heads": (("self_attn.q_proj", "rows"), ("self_attn.o_proj", "cols")),
+    "kv_heads": (("self_attn.k_proj", "rows"), ("self_attn.v_proj", "rows")),
+}
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -45,6 +55,13 @@ def model_shape(config) -> Shape:
         config.hidden_size // config.num_attention_heads)
     return Shape(config.intermediate_size, config.num_attention_heads,
                  config.num_key_value_heads, head_dim)
+
+
+def group_sizes(shape: Shape) -> dict[str, tuple[int, int]]:
+    """Group kind -> (number of groups, rows or columns per group) of a layer of `shape`."""
+    return {"mlp_channels": (shape.intermediate_size, 1),
+            "query_heads": (shape.num_attention_heads, shape.head_dim),
+            "kv_heads": (shape.num_key_value_heads, shape.head_dim)}
 
 
 def _keep_rows(linear: nn.Linear, rows: torch.Tensor) -> None:
