@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from slimline.config import EvalConfig, parse_section
-from slimline.evaluate import evaluate_checkpoint
+from slimline.evaluate.reuse import evaluate_or_reuse
 from slimline.evaluate.tracking import log_evaluation
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import stage_run
@@ -26,7 +26,13 @@ def main(target: str) -> None:
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    dvc_stage=f"{STAGE}@{target}", run_name=f"eval {target}",
                    extra_tags={"slimline.eval_target": target}) as run:
-        result = evaluate_checkpoint(model_dir, data_dir, cfg, root)
+        # A skipped stage (its parent's weights) or byte-identical weights are not
+        # evaluated twice: the first evaluation of this exact model and suite is reused.
+        result, reused = evaluate_or_reuse(model_dir, model.digest, data_dir, cfg, root)
+        run.set_tags({"eval_reused": reused})
+        if reused:
+            print(f"eval@{target}: reusing the evaluation of the same weights "
+                  f"({model.digest[:12]}) and suite")
         row = write_metrics(root / "metrics" / f"{target}.json", metrics=result.metrics,
                             model=model)
         results_file = root / "evals" / f"{target}.json"

@@ -34,6 +34,10 @@ class TinyTrainConfig(_Section):
         15, gt=0, description="Wall-clock guard: fail instead of training for longer.")
 
 
+TINY_DEPS = "src/slimline/base/_tiny.py"
+BUILTIN_DEPS = "src/slimline/data/corpus.py"
+
+
 class TinyModelConfig(_Section):
     """The embedded default: a small Llama trained from scratch on the built-in corpus."""
 
@@ -47,6 +51,7 @@ class TinyModelConfig(_Section):
     num_key_value_heads: int = Field(2, gt=0)
     max_position_embeddings: int = Field(128, gt=0)
     train: TinyTrainConfig = TinyTrainConfig()
+    deps: str = Field(TINY_DEPS, description="What DVC watches for the base (derived).")
 
     @model_validator(mode="after")
     def _shapes(self) -> TinyModelConfig:
@@ -56,6 +61,8 @@ class TinyModelConfig(_Section):
             raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
         if self.train.seq_len > self.max_position_embeddings:
             raise ValueError("train.seq_len must not exceed max_position_embeddings")
+        if self.deps != TINY_DEPS:
+            raise ValueError(f"deps is derived ({TINY_DEPS} for the tiny base); do not set it")
         return self
 
 
@@ -69,6 +76,14 @@ class HFModelConfig(_Section):
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     link: bool = Field(
         True, description="Hard-link local files into artifacts/base instead of copying.")
+    deps: str | None = Field(
+        None, description="What DVC watches for the base (derived: the source directory).")
+
+    @model_validator(mode="after")
+    def _deps(self) -> HFModelConfig:
+        if self.deps is not None and self.deps != self.source:
+            raise ValueError("deps is derived from model.source; do not set it")
+        return self
 
 
 ModelConfig = Annotated[TinyModelConfig | HFModelConfig, Field(discriminator="kind")]
@@ -90,11 +105,17 @@ class DataConfig(_Section):
     calibration: SplitConfig = SplitConfig(num_docs=256)
     recovery: SplitConfig = SplitConfig(num_docs=4096)
     evaluation: SplitConfig = SplitConfig()
+    deps: dict[str, str] | None = Field(
+        None, description="What DVC watches for each split (derived: the files, or the "
+        "built-in corpus's generator).")
 
     @model_validator(mode="after")
     def _paths(self) -> DataConfig:
         splits = {"calibration": self.calibration, "recovery": self.recovery,
                   "evaluation": self.evaluation}
+        if self.deps is not None and self.deps != {
+                name: split.path or BUILTIN_DEPS for name, split in splits.items()}:
+            raise ValueError("deps is derived from data.*.path; do not set it")
         for name, split in splits.items():
             if self.source == "files" and not split.path:
                 raise ValueError(f"data.source=files needs data.{name}.path")
@@ -105,6 +126,8 @@ class DataConfig(_Section):
 
 
 BUILTIN_TASKS = ("slimline_heldout", "slimline_facts_mc", "slimline_facts_gen")
+# Built-in tasks that read the fact probes only the built-in corpus has.
+FACT_TASKS = ("slimline_facts_mc", "slimline_facts_gen")
 
 
 class GoldenSuite(_Section):
@@ -309,6 +332,9 @@ QuantizeStageConfig = Annotated[SkippedStage | QuantizeConfig, Field(discriminat
 class Params(_Section):
     """The whole of params.yaml."""
 
+    overrides: list[str] = Field(
+        [], description="The choices `slimline compose` made on top of conf/'s defaults "
+        "(kept in conf/choices/current.yaml, which `dvc exp run -S` composes too).")
     model: ModelConfig
     data: DataConfig
     prune: PruneStageConfig
@@ -316,6 +342,16 @@ class Params(_Section):
     quantize: QuantizeStageConfig
     eval: EvalConfig
     registry: RegistryConfig
+
+    @model_validator(mode="after")
+    def _suite_fits_data(self) -> Params:
+        facts = [t for t in self.eval.tasks if t in FACT_TASKS]
+        if facts and self.data.source == "files":
+            raise ValueError(
+                f"eval.tasks has {', '.join(facts)}, which need the built-in corpus's fact probes, "
+                "but data.source=files. Evaluate your data with eval.tasks=[slimline_heldout] "
+                "and your own golden suites (eval.golden=[golden/FILE.jsonl])")
+        return self
 
 
 S = TypeVar("S", bound=BaseModel)
@@ -337,7 +373,10 @@ def parse_section(model: type[S] | Any, values: Any, where: str) -> S:
     try:
         return TypeAdapter(model).validate_python(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{_location(where, e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            ": ".join(filter(None, (_location(where, e["loc"]),
+                                    e["msg"].removeprefix("Value error, "))))
+            for e in exc.errors())
         raise SlimlineError(
             f"invalid configuration: {problems}. Fix it in conf/ and run `slimline compose`, "
             "or pass an override."

@@ -62,8 +62,20 @@ def write_jsonl(path: Path, rows: Sequence[dict]) -> str:
     return file_sha256(path)
 
 
-def _sample(docs: Sequence[str], n: int | None, rng: random.Random) -> list[str]:
+def builtin_size() -> tuple[int, int]:
+    """How many training (calibration + recovery draw from them) and held-out (evaluation)
+    documents the built-in corpus has."""
+    from slimline.data.corpus import build_corpus
+
+    corpus = build_corpus()
+    return len(corpus.train), len(corpus.heldout)
+
+
+def _sample(docs: Sequence[str], n: int | None, rng: random.Random, where: str = "") -> list[str]:
     if n is None or n >= len(docs):
+        if n is not None and n > len(docs):
+            print(f"notice: {where}.num_docs={n} but the file holds {len(docs)} documents; "
+                  f"using all {len(docs)} (recorded as {where.split('.')[-1]}_docs).")
         return list(docs)
     return [docs[i] for i in sorted(rng.sample(range(len(docs)), n))]
 
@@ -83,7 +95,7 @@ def _builtin_documents(cfg: DataConfig, rng: random.Random) -> dict[str, list[st
     return {
         "calibration": [corpus.train[i] for i in sorted(order[:n_cal])],
         "recovery": [corpus.train[i] for i in sorted(order[n_cal:n_cal + n_rec])],
-        "evaluation": _sample(corpus.heldout, cfg.evaluation.num_docs, rng),
+        "evaluation": _sample(corpus.heldout, cfg.evaluation.num_docs, rng, "data.evaluation"),
     }
 
 
@@ -105,7 +117,8 @@ def build_splits(cfg: DataConfig, out_dir: Path, root: Path | None = None) -> li
         for name in SPLITS:
             split = getattr(cfg, name)
             path = (base / split.path).resolve()
-            docs[name] = _sample(read_documents(path, cfg.text_field), split.num_docs, rng)
+            docs[name] = _sample(read_documents(path, cfg.text_field), split.num_docs, rng,
+                                 f"data.{name}")
             sources[name] = str(path)
     infos = []
     with atomic_directory(out_dir) as tmp:
@@ -119,6 +132,10 @@ def build_splits(cfg: DataConfig, out_dir: Path, root: Path | None = None) -> li
             probes = build_corpus().probes(seed=cfg.seed)
             digest = write_jsonl(tmp / PROBES, probes)
             infos.append(SplitInfo("facts", PROBES, len(probes), digest, "builtin"))
+        else:
+            # Your own text has no fact probes; the empty file keeps the evaluation stages'
+            # DVC dependencies the same for both sources.
+            (tmp / PROBES).write_text("")
         manifest = {"splits": [asdict(i) for i in infos]}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return infos

@@ -80,3 +80,25 @@ def make_plan(shape: Shape, hidden_size: int, *, channel_ratio: float, head_rati
                 f"multiple of prune.round_to={round_to} (the quantization group size): prune "
                 "fewer heads or lower prune.round_to.")
     return Plan(shape, Shape(inter, heads, groups, shape.head_dim))
+
+
+def rounding_notices(plan: Plan, *, channel_ratio: float, head_ratio: float = 0.0,
+                     kv_group_ratio: float = 0.0, round_to: int) -> list[str]:
+    """One line for each requested share the plan cannot meet exactly (widths are rounded)."""
+    before, after = plan.before, plan.after
+    notices = []
+    removed = before.intermediate_size - after.intermediate_size
+    if channel_ratio and abs(removed / before.intermediate_size - channel_ratio) > 1e-9:
+        notices.append(
+            f"prune.channel_ratio={channel_ratio} removes {removed} of "
+            f"{before.intermediate_size} MLP channels ({removed / before.intermediate_size:.1%}): "
+            f"widths are rounded to multiples of prune.round_to={round_to}.")
+    shares = (("kv_group_ratio", kv_group_ratio, after.num_key_value_heads,
+               before.num_key_value_heads, "kv groups"),
+              ("head_ratio", head_ratio, after.heads_per_group, before.heads_per_group,
+               "query heads per kv group"))
+    for name, asked, kept, total, what in shares:
+        if asked and abs((total - kept) / total - asked) > 1e-9:
+            notices.append(f"prune.{name}={asked} removes {total - kept} of {total} {what} "
+                           f"({(total - kept) / total:.1%}): head counts are whole numbers.")
+    return notices

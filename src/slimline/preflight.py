@@ -1,0 +1,122 @@
+"""Checks at composition of what the configuration asks of files and models outside it.
+
+`config.Params` validates each value; these checks need the project's files: data sizes
+against the documents really there, golden suites DVC can watch, a local base checkpoint, and
+how a pruning ratio rounds on the base's real widths. Errors stop `slimline compose` before
+`params.yaml` or the choices change; notices are one line each and do not stop it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from slimline.errors import SlimlineError
+
+GOLDEN_DIR = "golden"
+
+
+def _split_sizes(data: dict, root: Path) -> None:
+    from slimline.data.splits import SPLITS, builtin_size, read_documents
+
+    if data["source"] == "builtin":
+        wanted = sum(data[s]["num_docs"] or 0 for s in ("calibration", "recovery"))
+        available, heldout = builtin_size()
+        if wanted > available:
+            raise SlimlineError(
+                f"data.calibration.num_docs + data.recovery.num_docs = {wanted} exceeds the "
+                f"{available} training documents of the built-in corpus: lower one of them.")
+        wanted = data["evaluation"]["num_docs"] or 0
+        if wanted > heldout:
+            raise SlimlineError(
+                f"data.evaluation.num_docs={wanted} exceeds the {heldout} held-out documents of "
+                "the built-in corpus: lower it, or set it to null to use them all.")
+        return
+    for name in SPLITS:
+        split = data[name]
+        path = root / split["path"]
+        if not path.is_file():
+            raise SlimlineError(f"data.{name}.path={split['path']} does not exist (relative paths "
+                                f"are relative to the project, {root}): fix the path.")
+        count = len(read_documents(path, data["text_field"]))
+        if split["num_docs"] and split["num_docs"] > count:
+            raise SlimlineError(
+                f"data.{name}.num_docs={split['num_docs']} but {split['path']} holds {count} "
+                f"documents: lower it to at most {count}, or set data.{name}.num_docs=null "
+                "to use them all.")
+
+
+def _golden(suites: list[Any], root: Path) -> None:
+    from slimline.evaluate.golden import read_golden
+
+    for suite in suites:
+        path = suite["path"] if isinstance(suite, dict) else suite
+        parts = Path(path).parts
+        if Path(path).is_absolute() or not parts or parts[0] != GOLDEN_DIR:
+            raise SlimlineError(
+                f"eval.golden: {path} is outside {GOLDEN_DIR}/; the evaluation stages watch "
+                f"{GOLDEN_DIR}/ (a DVC dependency), so move the file there and name it "
+                f"{GOLDEN_DIR}/{Path(path).name}.")
+        read_golden(root / path)
+
+
+def _model_shape(model: dict, root: Path) -> tuple[int, int, int, int] | None:
+    """(intermediate, heads, kv heads, hidden) of the base, where it can be known now."""
+    if model["kind"] == "tiny":
+        cfg = model
+    else:
+        source = root / model["source"]
+        if not source.is_dir():
+            if Path(model["source"]).is_absolute() or model["source"].startswith((".", "~")):
+                raise SlimlineError(f"model.source={model['source']} does not exist: point it at "
+                                    "a local checkpoint directory.")
+            return None  # a hub id, resolved by the base stage
+        config = source / "config.json"
+        if not config.is_file():
+            raise SlimlineError(f"model.source={model['source']} has no config.json: it is not a "
+                                "Hugging Face checkpoint directory.")
+        try:
+            cfg = json.loads(config.read_text())
+        except json.JSONDecodeError as exc:
+            raise SlimlineError(f"{config} is not JSON ({exc.msg}): re-save the checkpoint "
+                                "with save_pretrained.") from None
+    try:
+        return (cfg["intermediate_size"], cfg["num_attention_heads"],
+                cfg.get("num_key_value_heads") or cfg["num_attention_heads"], cfg["hidden_size"])
+    except (KeyError, TypeError):
+        return None  # an architecture the prune stage will name when it refuses it
+
+
+def _prune_notices(values: dict, root: Path) -> list[str]:
+    prune = values["prune"]
+    if prune.get("method") == "none":
+        return []
+    shape = _model_shape(values["model"], root)
+    if shape is None:
+        return []
+    from slimline.prune.plan import make_plan, rounding_notices
+    from slimline.prune.structure import Shape
+
+    inter, heads, kv, hidden = shape
+    plan = make_plan(Shape(inter, heads, kv, hidden // heads), hidden,
+                     channel_ratio=prune["channel_ratio"], head_ratio=prune["head_ratio"],
+                     kv_group_ratio=prune["kv_group_ratio"], round_to=prune["round_to"])
+    return rounding_notices(plan, channel_ratio=prune["channel_ratio"],
+                            head_ratio=prune["head_ratio"],
+                            kv_group_ratio=prune["kv_group_ratio"], round_to=prune["round_to"])
+
+
+def preflight(values: dict, root: Path) -> list[str]:
+    """Check `values` (a validated composition) against the project at `root`.
+
+    Returns:
+        One-line notices (settings that will be rounded or capped).
+
+    Raises:
+        SlimlineError: naming the setting and the fix, for what cannot work.
+    """
+    root = Path(root)
+    _split_sizes(values["data"], root)
+    _golden(values["eval"]["golden"], root)
+    return _prune_notices(values, root)
