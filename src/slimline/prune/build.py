@@ -54,7 +54,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
     from slimline.checkpoint import load_checkpoint, token_stream, windows
     from slimline.prune.apply import prune_layers
     from slimline.prune.importance import NEEDS_GRADIENTS
-    from slimline.prune.plan import make_plan
+    from slimline.prune.plan import make_plan, rounding_notices
     from slimline.prune.scores import SCORES_FILE, compute_scores, load_scores, save_scores
     from slimline.prune.structure import model_shape
 
@@ -65,6 +65,11 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
     plan = make_plan(shape, model.config.hidden_size, channel_ratio=cfg.channel_ratio,
                      head_ratio=cfg.head_ratio, kv_group_ratio=cfg.kv_group_ratio,
                      round_to=cfg.round_to)
+    # The achieved shares are recorded as channels/heads_removed_share; say when they differ.
+    for notice in rounding_notices(plan, channel_ratio=cfg.channel_ratio,
+                                   head_ratio=cfg.head_ratio,
+                                   kv_group_ratio=cfg.kv_group_ratio, round_to=cfg.round_to):
+        print(f"notice: {notice}")
     metrics: dict[str, float] = {}
     if scores_from is not None:
         scores, meta = load_scores(scores_from, shape=shape, parent_digest=parent_digest)
