@@ -15,7 +15,8 @@ from .conftest import REPO
 
 USER = ["data=files", "data.calibration.path=mine/c.jsonl", "data.recovery.path=mine/r.jsonl",
         "data.evaluation.path=mine/e.jsonl", "eval.tasks=[slimline_heldout]",
-        "eval.golden=[golden/support.jsonl]", "prune.channel_ratio=0.5"]
+        "eval.golden=[golden/support.jsonl]", "prune.channel_ratio=0.5",
+        "registry.gates.slimline_facts_mc=null", "registry.gates.slimline_facts_gen=null"]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from .conftest import REPO
 
 FILES = ["data=files", "data.calibration.path=d/c.jsonl", "data.recovery.path=d/r.jsonl",
          "data.evaluation.path=d/e.jsonl", "eval.tasks=[slimline_heldout]"]
+NO_FACT_GATES = ["registry.gates.slimline_facts_mc=null", "registry.gates.slimline_facts_gen=null"]
 
 
 @pytest.fixture
@@ -31,11 +32,14 @@ def project(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     (["data.recovery.num_docs=9000"], "exceeds the 8703 training documents"),
     (["data.evaluation.num_docs=1000"], "exceeds the 458 held-out documents"),
-    ([*FILES, "data.calibration.num_docs=10", "data.recovery.num_docs=4096"],
+    ([*FILES, *NO_FACT_GATES, "data.calibration.num_docs=10", "data.recovery.num_docs=4096"],
      "data.recovery.num_docs=4096 but d/r.jsonl holds 2000 documents"),
-    ([*FILES, "data.calibration.num_docs=256"],
+    ([*FILES, *NO_FACT_GATES, "data.calibration.num_docs=256"],
      "data.calibration.num_docs=256 but d/c.jsonl holds 50 documents"),
     ([*FILES[:-1], "data.calibration.num_docs=10"], "need the built-in corpus's fact probes"),
+    ([*FILES, "data.calibration.num_docs=10"],
+     "registry.gates has gates on slimline_facts_gen, slimline_facts_mc, which the suite "
+     "does not evaluate"),
     (["eval.golden=[elsewhere.jsonl]"], "elsewhere.jsonl is outside golden/"),
     (["eval.golden=[golden/bad.jsonl]"], r"bad.jsonl:1 needs a string prompt"),
     (["model=hf", "model.name=x", "model.source=/no/such/dir"], "does not exist"),
@@ -58,7 +62,8 @@ def test_a_rounded_ratio_is_noticed(project):
 
 
 def test_user_files_and_the_local_base_are_what_dvc_watches(project, trained_checkpoint):
-    values, _ = compose_choices([*FILES, "data.calibration.num_docs=10", "model=hf",
+    values, _ = compose_choices([*FILES, *NO_FACT_GATES, "data.calibration.num_docs=10",
+                                 "model=hf",
                                  "model.name=mine", f"model.source={trained_checkpoint}",
                                  "prune.round_to=32"],
                                 project / "conf", project)

@@ -7,6 +7,7 @@ work starts, with a message that names the key.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -140,6 +141,14 @@ class GoldenSuite(_Section):
                             description="Generation stops at the first of these strings.")
     max_gen_toks: int = Field(32, gt=0, description="Most tokens generated per prompt.")
 
+    @property
+    def task(self) -> str:
+        """The lm-eval task this suite becomes: `name`, or golden_<file stem>."""
+        if self.name:
+            return self.name
+        stem = re.sub(r"[^0-9A-Za-z_]+", "_", Path(self.path).stem).strip("_").lower()
+        return f"golden_{stem or 'suite'}"
+
 
 class SpeedConfig(_Section):
     """Measured speed of the stage's model on the machine that evaluates it."""
@@ -206,15 +215,16 @@ class RegistryConfig(_Section):
     experiment: str = Field("slimline", description="MLflow experiment for all stage runs.")
     model_name: str = Field(pattern=r"^[\w.-]+$",
                             description="Registered model holding every stage's versions.")
-    gates: dict[str, dict[str, float]] = Field(
+    gates: dict[str, dict[str, float] | None] = Field(
         {}, description="{task: {metric: least retention}} checked by `slimline promote`: "
         "value/base (higher is better) or base/value (lower is better) against the base "
-        "version of the same lineage.")
+        "version of the same lineage. A task set to null has no gate (how an override drops "
+        "a default gate: registry.gates.TASK=null).")
 
     @model_validator(mode="after")
     def _gates(self) -> RegistryConfig:
         for task, metrics in self.gates.items():
-            for metric, least in metrics.items():
+            for metric, least in (metrics or {}).items():
                 if not 0 < least <= 1.5:
                     raise ValueError(f"gates.{task}.{metric} = {least}: a least retention is a "
                                      "share of the base's quality, e.g. 0.95")
@@ -223,7 +233,7 @@ class RegistryConfig(_Section):
     def gate_items(self) -> dict[str, float]:
         """Gates by flat metric name (`task.metric`)."""
         return {f"{task}.{metric}": least for task, metrics in self.gates.items()
-                for metric, least in metrics.items()}
+                for metric, least in (metrics or {}).items()}
 
 
 class SkippedStage(_Section):
@@ -351,6 +361,14 @@ class Params(_Section):
                 f"eval.tasks has {', '.join(facts)}, which need the built-in corpus's fact probes, "
                 "but data.source=files. Evaluate your data with eval.tasks=[slimline_heldout] "
                 "and your own golden suites (eval.golden=[golden/FILE.jsonl])")
+        suite = {*self.eval.tasks, *(g.task for g in self.eval.golden)}
+        stray = sorted(t for t, m in self.registry.gates.items() if m and t not in suite)
+        if stray:
+            raise ValueError(
+                f"registry.gates has gates on {', '.join(stray)}, which the suite does not "
+                f"evaluate (tasks: {', '.join(sorted(suite))}), so no version could pass them: "
+                "add the task to eval.tasks or drop its gate with "
+                f"registry.gates.{stray[0]}=null")
         return self
 
 

@@ -8,7 +8,6 @@ be one of the choices; scored by log-likelihood, `acc`). One file holds one kind
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,7 @@ FORMAT = ('each line a JSON object {"prompt": ..., "answer": ...} or '
 
 
 def task_name(suite: GoldenSuite) -> str:
-    if suite.name:
-        return suite.name
-    stem = re.sub(r"[^0-9A-Za-z_]+", "_", Path(suite.path).stem).strip("_").lower()
-    return f"golden_{stem or 'suite'}"
+    return suite.task
 
 
 def read_golden(path: Path) -> list[dict[str, Any]]:
