@@ -26,22 +26,42 @@ TAG = "slimline."
 DB_NAME = "mlflow.db"
 
 
+def store_dir(root: Path | None = None) -> Path:
+    """The embedded store's directory: `mlruns/` of the project.
+
+    A queued or `--temp` `dvc exp run` runs in a throw-away copy under `.dvc/tmp/exps/`;
+    DVC then sets `DVC_ROOT` to the repository the experiment belongs to (with
+    `DVC_EXP_NAME`), and its runs and versions go to that repository's store.
+    """
+    if os.environ.get("DVC_EXP_NAME") and os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve() / MLRUNS
+    return (root or project_root()) / MLRUNS
+
+
 def tracking_uri(root: Path | None = None) -> str:
     """`MLFLOW_TRACKING_URI` if set, else the embedded SQLite store under `mlruns/`."""
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
-    store = (root or project_root()) / MLRUNS
+    store = store_dir(root)
     store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / DB_NAME}"
 
 
 def use_store(root: Path | None = None) -> bool:
-    """Point MLflow's tracking and registry at the store; True if it is the embedded one."""
+    """Point MLflow's tracking and registry at the store; True if it is the embedded one.
+
+    The embedded store is first made to point at itself if it was copied or moved (see
+    `slimline.lineage.relocate`).
+    """
     import mlflow
+
+    from slimline.lineage.relocate import relocate_store
 
     # Decide before set_tracking_uri: mlflow exports MLFLOW_TRACKING_URI to the environment.
     embedded = "MLFLOW_TRACKING_URI" not in os.environ
     uri = tracking_uri(root)
+    if embedded:
+        relocate_store(store_dir(root))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return embedded
@@ -55,7 +75,7 @@ def configure(experiment: str, root: Path | None = None) -> str:
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
-    location = ((root or project_root()) / MLRUNS / "artifacts").as_uri() if embedded else None
+    location = (store_dir(root) / "artifacts").resolve().as_uri() if embedded else None
     return mlflow.create_experiment(experiment, artifact_location=location)
 
 
