@@ -6,10 +6,19 @@ import argparse
 import sys
 
 from slimline import __version__
-from slimline.cli import bisect, compose, lineage, load, promote, report, rollback
+from slimline.cli import (
+    bisect,
+    compose,
+    lineage,
+    load,
+    promote,
+    register,
+    report,
+    rollback,
+)
 from slimline.cli.errors import run_main
 
-COMMANDS = (compose, report, lineage, promote, rollback, bisect, load)
+COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "runs with `dvc repro`; these commands prepare and inspect it.",
         epilog="examples:\n  slimline compose\n  slimline compose model=hf "
         "model.source=/models/llama model.name=llama\n  slimline report\n"
+        "  slimline register                    # after `dvc exp apply NAME`\n"
         "  slimline lineage @candidate\n  slimline promote @candidate --alias production\n"
         "  slimline bisect --good @production --bad @candidate\n\n"
         "Set SLIMLINE_DEBUG=1 to see tracebacks.",

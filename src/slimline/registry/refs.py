@@ -102,10 +102,13 @@ def _from_git(rev: str, root: Path) -> VersionInfo | None:
     runs = client.search_runs(
         experiments, filter_string=f"tags.`{TAG}stage` = 'register' and "
         f"tags.`{TAG}git_commit` LIKE '{sha}%'", order_by=["attributes.start_time DESC"],
-        max_results=1)
+        max_results=50)
+    # A `dvc exp run` from that commit registers too, but did not make its candidate.
+    runs = [r for r in runs if r.data.tags.get(TAG + "aliases_moved") != "false"]
     if not runs:
         raise SlimlineError(f"git revision {rev} ({sha[:12]}) has no registration in this "
-                            "MLflow store: check it out and run `dvc repro`.")
+                            "MLflow store (experiments do not count): check it out and run "
+                            "`dvc repro`.")
     tags = runs[0].data.tags
     return get_version(tags[TAG + "registered_model"], tags[TAG + "candidate_version"])
 

@@ -1,9 +1,11 @@
 """The `register` stage: every model stage becomes a version of the pipeline's registered
-model, pointing at its artifact (not copying it), tagged with its lineage and evaluation."""
+model, pointing at its artifact (not copying it), tagged with its lineage, its base's
+fingerprint and its evaluation. Inside `dvc exp run` no alias moves (see `experiment`)."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,12 @@ from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.models import artifact_location, logged_model_for
 from slimline.lineage.tracking import configure, git_commit
 from slimline.paths import METRICS, artifact_dir
+from slimline.registry.experiment import (
+    EXPERIMENT_ONLY,
+    ExperimentRun,
+    adoption_note,
+    current_experiment,
+)
 from slimline.registry.refs import find_by_digest, get_version
 from slimline.registry.versions import EVAL, TAG, VersionInfo
 from slimline.report.table import MODEL_STAGES, flatten_directions, read_stage_results
@@ -22,14 +30,29 @@ from slimline.report.table import MODEL_STAGES, flatten_directions, read_stage_r
 CANDIDATE = "candidate"
 STAGE_SECTIONS = {"base": "model", "pruned": "prune", "recovered": "recover",
                   "quantized": "quantize"}
+MANAGED_ALIASES = (*STAGE_SECTIONS, CANDIDATE)  # moved by registration, never by hand
+BASE_DIGEST, BASE_NAME, BASE_SOURCE = TAG + "base_digest", TAG + "base_name", TAG + "base_source"
 
 
 @dataclass
 class Registered:
+    """One stage's registration: its version, whether it was new, skipped or adopted."""
+
     stage: str
     version: VersionInfo
     created: bool
     skipped: bool
+    adopted: bool = False  # an experiment-only version the aliases moved to
+
+
+def base_fingerprint(meta: ArtifactMetadata) -> dict[str, str]:
+    """Tags naming the base a lineage starts from: its digest, name and source, so one
+    registered model can hold the lineages of several bases (a base upgrade)."""
+    model = meta.params.get("model", {}) if isinstance(meta.params, dict) else {}
+    source = model.get("source") or (f"{model['kind']} (built in)" if model.get("kind")
+                                     else "")
+    return {BASE_DIGEST: meta.digest, BASE_NAME: str(model.get("name") or "unknown"),
+            BASE_SOURCE: str(source or "unknown")}
 
 
 def dvc_md5(root: Path, out: str) -> str | None:
@@ -60,25 +83,52 @@ def _summary(meta: ArtifactMetadata) -> str:
 
 
 def _description(meta: ArtifactMetadata, chain: list[str], parent: VersionInfo | None,
-                 skipped: list[str], location: str, md5: str | None, ref: str) -> str:
+                 skipped: list[str], location: str, md5: str | None, ref: str,
+                 base: dict[str, str], exp: ExperimentRun | None, only: bool) -> str:
     lines = [f"{meta.stage} stage ({_summary(meta)})"
              + (f", made from {parent.label}." if parent else ", the root of its lineage."),
              "Lineage: " + " → ".join(chain) + ".",
+             f"Base: {base[BASE_NAME]} from {base[BASE_SOURCE]} "
+             f"(sha256 {base[BASE_DIGEST][:16]}…).",
              "Stages skipped: " + (", ".join(skipped) if skipped else "none") + ".",
              f"Weights: {location} (content sha256 {meta.digest[:16]}…"
              + (f", DVC md5 {md5}" if md5 else "") + "); not copied into MLflow.",
              f"Load with `slimline.load(\"{ref}\")`."]
+    if exp is not None:
+        lines.append(exp.note(only=only))
     return "\n".join(lines)
 
 
+def _adopt(client: Any, version: VersionInfo) -> None:
+    """Clear the experiment-only mark of a version the aliases now move to."""
+    client.delete_model_version_tag(version.name, version.version, EXPERIMENT_ONLY)
+    mv = client.get_model_version(version.name, version.version)
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    client.update_model_version(version.name, version.version,
+                                description=adoption_note(mv.description, when))
+
+
 def register_pipeline(root: Path, model_name: str, experiment: str,
-                      stages: tuple[str, ...] = MODEL_STAGES) -> list[Registered]:
+                      stages: tuple[str, ...] = MODEL_STAGES, *,
+                      move_aliases: bool | None = None) -> list[Registered]:
     """Register each stage's artifact under `model_name` (once per content digest) and move
-    the stage aliases and `candidate` to this pipeline's versions."""
+    the stage aliases and `candidate` to this pipeline's versions.
+
+    Args:
+        root: the project directory (artifacts/, metrics/, evals/).
+        model_name: the registered model; one per pipeline, across base upgrades.
+        experiment: the MLflow experiment of the stage runs.
+        stages: the model stages, base first.
+        move_aliases: move the stage aliases and `candidate`. By default they move except
+            inside `dvc exp run` (`DVC_EXP_NAME` set), where new versions are tagged with
+            the experiment instead. True also adopts experiment-only versions.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    exp = current_experiment()
+    move = exp is None if move_aliases is None else move_aliases
     experiment_id = configure(experiment, root)
     client = MlflowClient()
     # Read and check every stage's files first, so bad input registers nothing at all.
@@ -91,12 +141,17 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             raise SlimlineError(f"{Path(root) / METRICS / f'{stage}.json'} is missing: "
                                 f"evaluate {stage} first (`dvc repro eval@{stage}`).")
         inputs.append((stage, directory, meta, *results))
+    base_dir = artifact_dir("base", root)
+    base = base_fingerprint(next((m for s, _, m, *_ in inputs if s == "base"), None)
+                            or ArtifactMetadata.read(base_dir))
     try:
         client.create_registered_model(
             model_name, tags={f"{TAG}pipeline": str(Path(root).resolve())},
             description="Every stage of a slimline compression pipeline: base → pruned → "
-            "recovered → quantized. Aliases: one per stage (its latest version), candidate "
-            "(the pipeline's final model), production (moved only by `slimline promote`).")
+            "recovered → quantized, across base upgrades (each version names its base in "
+            "slimline.base_* tags). Aliases: one per stage (its latest version), candidate "
+            "(the pipeline's final model), production (moved only by `slimline promote`). "
+            "Versions made in `dvc exp run` get no alias until `slimline register`.")
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
@@ -112,11 +167,16 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
         existing = find_by_digest(model_name, meta.digest)
         if meta.skipped or (parent is not None and meta.digest == parent.digest):
             skipped.append(stage)
+        adopted = False
         if existing is not None:
             version, created = existing, False
             if not meta.skipped:  # same artifact evaluated again: keep its numbers current
-                for key, value in eval_tags.items():
+                missing = {k: v for k, v in base.items() if k not in version.tags}
+                for key, value in {**eval_tags, **missing}.items():
                     client.set_model_version_tag(model_name, version.version, key, value)
+            if move and version.tags.get(EXPERIMENT_ONLY):
+                _adopt(client, version)
+                version, adopted = get_version(model_name, version.version), True
         else:
             location = artifact_location(directory, root)
             md5 = dvc_md5(root, f"artifacts/{stage}")
@@ -138,7 +198,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 f"{TAG}versions": json.dumps(meta.versions, sort_keys=True),
                 f"{TAG}directions": json.dumps(directions, sort_keys=True),
                 f"{TAG}stages_skipped": ",".join(skipped),
-                **eval_tags,
+                **base, **eval_tags, **(exp.tags(only=not move) if exp else {}),
             }
             # register_model (not create_model_version) also links the logged model to the
             # version, so the UI shows it on both pages.
@@ -149,11 +209,13 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             client.update_model_version(
                 model_name, version.version,
                 description=_description(meta, final_chain, parent, skipped, location, md5,
-                                         version.ref))
-        client.set_registered_model_alias(model_name, stage, version.version)
+                                         version.ref, base, exp, not move))
+        if move:
+            client.set_registered_model_alias(model_name, stage, version.version)
         if not chain or chain[-1] != version.label:
             chain.append(version.label)
-        out.append(Registered(stage, version, created, stage in skipped))
+        out.append(Registered(stage, version, created, stage in skipped, adopted))
         parent = version
-    client.set_registered_model_alias(model_name, CANDIDATE, out[-1].version.version)
+    if move:
+        client.set_registered_model_alias(model_name, CANDIDATE, out[-1].version.version)
     return out

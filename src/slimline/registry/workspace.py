@@ -1,0 +1,108 @@
+"""Register the workspace's artifacts as one logged run: what the `register` stage and
+`slimline register` both do.
+
+The stage runs it with the default (aliases move unless inside `dvc exp run`); the command
+runs it with `move_aliases=True`, which is how an applied experiment becomes the candidate.
+Either way the run, `registry.json` and the printed lines say which experiment made the
+versions and whether the aliases moved.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimline._atomic import write_text_atomic
+from slimline.registry.experiment import EXPERIMENT, current_experiment
+from slimline.registry.graph import draw_lineage
+from slimline.registry.refs import lineage_chain
+from slimline.registry.register import Registered, register_pipeline
+
+REGISTRY_FILE = "registry.json"
+
+
+@dataclass
+class RegisterSummary:
+    """What one registration did, as written to `registry.json`."""
+
+    registered_model: str
+    final_version: str
+    aliases_moved: bool
+    experiment: str | None
+    baseline_rev: str | None
+    registered: list[Registered] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "registered_model": self.registered_model,
+            "candidate": self.final_version if self.aliases_moved else None,
+            "final_version": self.final_version,
+            "aliases_moved": self.aliases_moved,
+            "experiment": self.experiment,
+            "baseline_rev": self.baseline_rev,
+            "stages": {r.stage: {"version": r.version.version, "created": r.created,
+                                 "skipped": r.skipped, "adopted": r.adopted,
+                                 "digest": r.version.digest,
+                                 "experiment": r.version.tags.get(EXPERIMENT)}
+                       for r in self.registered},
+        }
+
+    def lines(self) -> list[str]:
+        """One line per stage and one about the aliases, for the terminal."""
+        out = []
+        for r in self.registered:
+            state = "skipped (same artifact)" if r.skipped else (
+                "new" if r.created else "adopted" if r.adopted else "exists")
+            out.append(f"{r.stage:<10} {self.registered_model} v{r.version.version}  {state}")
+        if self.aliases_moved:
+            out.append(f"aliases moved: stage aliases and @candidate → v{self.final_version}")
+        else:
+            out.append(f"aliases NOT moved: made in DVC experiment {self.experiment}. To make "
+                       f"it the candidate: `dvc exp apply {self.experiment}` then "
+                       "`slimline register`.")
+        return out
+
+
+def register_workspace(root: Path, *, model_name: str | None = None,
+                       move_aliases: bool | None = None) -> RegisterSummary:
+    """Register `root`'s stage artifacts in one `register` run and write `registry.json`.
+
+    Args:
+        root: the project directory.
+        model_name: the registered model (default: `registry.model_name` of params.yaml).
+        move_aliases: see `register_pipeline`; None moves them except inside `dvc exp run`.
+    """
+    from slimline.config import RegistryConfig, parse_section
+    from slimline.lineage.tracking import stage_run
+    from slimline.pipeline import load_params, tracking_experiment
+
+    root = Path(root)
+    section = load_params(root)["registry"]
+    name = model_name or section["model_name"]
+    parse_section(RegistryConfig, {"model_name": name}, "registry")
+    exp = current_experiment()
+    move = exp is None if move_aliases is None else move_aliases
+    params = {"registry": {"model_name": name}}
+    with stage_run("register", params=params, experiment=tracking_experiment(root)) as run:
+        registered = register_pipeline(root, name, tracking_experiment(root),
+                                       move_aliases=move)
+        final = registered[-1].version
+        summary = RegisterSummary(name, final.version, move, exp.name if exp else None,
+                                  exp.baseline_rev if exp else None, registered)
+        record = summary.as_dict()
+        run.set_tags({"registered_model": name, "candidate_version": final.version,
+                      "aliases_moved": str(move).lower(), "experiment": summary.experiment,
+                      "registered_versions": json.dumps(record["stages"], sort_keys=True)})
+        with tempfile.TemporaryDirectory() as tmp:
+            image = draw_lineage(lineage_chain(final), Path(tmp) / "lineage.png")
+            run.log_artifact(image, "lineage")
+            stage_run_id = final.tags.get("slimline.stage_run_id")
+            if stage_run_id:
+                from mlflow.tracking import MlflowClient
+
+                MlflowClient().log_artifact(stage_run_id, str(image), "lineage")
+        write_text_atomic(root / REGISTRY_FILE, json.dumps(record, indent=2) + "\n")
+    return summary
