@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -74,8 +75,10 @@ def git_commit(project: Path, message: str) -> None:
         subprocess.run(cmd, cwd=project, check=True, capture_output=True)
 
 
-def make_project(root: Path, overrides: list[str]) -> Path:
-    """A new project at `root` composed with `overrides` (kept in conf/ like a user's)."""
+def make_project(root: Path, overrides: list[str],
+                 before_compose: Callable[[Path], None] | None = None) -> Path:
+    """A new project at `root` composed with `overrides` (kept in conf/ like a user's);
+    `before_compose` writes the files the composition names (a user's data)."""
     for name in ("conf", "pipelines", "src", "golden"):
         shutil.copytree(REPO / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__", "choices"))
@@ -84,6 +87,8 @@ def make_project(root: Path, overrides: list[str]) -> Path:
     (root / ".dvc").mkdir()
     shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    if before_compose is not None:
+        before_compose(root)
     compose(root, overrides)
     git_commit(root, "init")
     return root

@@ -44,6 +44,7 @@ def project(tmp_path):
     (["eval.golden=[golden/bad.jsonl]"], r"bad.jsonl:1 needs a string prompt"),
     (["model=hf", "model.name=x", "model.source=/no/such/dir"], "does not exist"),
     (["model=hf", "model.name=x", "model.source=ckpt"], "config.json is not JSON"),
+    (["model=hf", "model.name=x", "model.source=org/name"], "DVC watches only local files"),
     (["model=hf", "model.name=x", "model.source=ckpt", "model.deps=other"],
      "deps is derived from model.source"),
 ])

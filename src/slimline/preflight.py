@@ -68,10 +68,14 @@ def _model_shape(model: dict, root: Path) -> tuple[int, int, int, int] | None:
     else:
         source = root / model["source"]
         if not source.is_dir():
-            if Path(model["source"]).is_absolute() or model["source"].startswith((".", "~")):
+            if Path(model["source"]).is_absolute() or model["source"].startswith((".", "~")) \
+                    or model["source"].count("/") != 1:
                 raise SlimlineError(f"model.source={model['source']} does not exist: point it at "
                                     "a local checkpoint directory.")
-            return None  # a hub id, resolved by the base stage
+            raise SlimlineError(
+                f"model.source={model['source']} is a hub id, but the base is a DVC dependency "
+                "(model.deps) and DVC watches only local files: download it once (`hf download "
+                f"{model['source']} --local-dir DIR`) and set model.source=DIR.")
         config = source / "config.json"
         if not config.is_file():
             raise SlimlineError(f"model.source={model['source']} has no config.json: it is not a "
