@@ -70,3 +70,16 @@ def test_without_pipeline_a_stage_run_stands_alone(monkeypatch):
 def test_flatten_params():
     assert flatten_params({"a": {"b": 1, "c": {"d": None}}, "e": [1]}) == {
         "a.b": 1, "a.c.d": None, "e": [1]}
+
+
+def test_a_sqlite_store_keeps_artifacts_next_to_its_database(tmp_path, monkeypatch):
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    monkeypatch.chdir(tmp_path)  # MLflow's own default would be ./mlruns of this directory
+    note = tmp_path / "note.txt"
+    note.write_text("x")
+    with stage_run("data", params={}, experiment="elsewhere") as run:
+        run.log_artifact(note)
+    assert (db.parent / "artifacts" / run.run_id / "artifacts" / "note.txt").exists()
+    assert not (tmp_path / "mlruns").exists()

@@ -75,8 +75,17 @@ def configure(experiment: str, root: Path | None = None) -> str:
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is not None:
         return exp.experiment_id
-    location = (store_dir(root) / "artifacts").resolve().as_uri() if embedded else None
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    return mlflow.create_experiment(experiment, artifact_location=_artifact_root(
+        store_dir(root) if embedded else None, mlflow.get_tracking_uri()))
+
+
+def _artifact_root(store: Path | None, uri: str) -> str | None:
+    """Where a new experiment's artifacts go: `artifacts/` next to the SQLite database
+    (the embedded store's, or one named by `MLFLOW_TRACKING_URI`); None lets a server
+    decide. Without it MLflow uses `./mlruns` of whatever directory the process runs in."""
+    if store is None and uri.startswith("sqlite:///"):
+        store = Path(uri.removeprefix("sqlite:///")).parent
+    return (store / "artifacts").resolve().as_uri() if store is not None else None
 
 
 def git_commit(root: Path | None = None) -> str | None:
