@@ -11,7 +11,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 def load(ref: str, **kwargs):
     """Model and tokenizer of a registered version, verified by digest.
 
-    `slimline.load("models:/slimline-tiny-llama@production")`; see
+    `slimline.load("models:/slimline@production")`; see
     `slimline.registry.load.load` for the arguments.
     """
     from slimline.registry.load import load as _load

@@ -207,7 +207,7 @@ class RegistryConfig(_Section):
 
     Example (conf/registry/default.yaml)::
 
-        model_name: slimline-${model.name}
+        model_name: slimline
         gates:
           slimline_heldout: {word_perplexity: 0.95}   # keep >= 95% of the base's quality
     """

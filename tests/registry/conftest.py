@@ -44,9 +44,11 @@ class Project:
         return meta.digest
 
     def pipeline(self, scores: dict | None = None, *, lr: float = 2e-4,
-                 calibration: str = "c" * 64, skip_prune: bool = False) -> dict[str, str]:
+                 calibration: str = "c" * 64, skip_prune: bool = False,
+                 base: dict | None = None) -> dict[str, str]:
+        """Write every stage; `base` replaces the base's `model` params (a base upgrade)."""
         scores = {**GOOD, **(scores or {})}
-        base = self.stage("base", None, scores["base"], params={"model": {"name": "t"}})
+        base = self.stage("base", None, scores["base"], params={"model": base or {"name": "t"}})
         if skip_prune:
             directory = self.root / "artifacts" / "pruned"
             shutil.rmtree(directory, ignore_errors=True)

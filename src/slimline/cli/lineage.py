@@ -10,7 +10,7 @@ from slimline.cli._registry import REF_HELP, add_model_option, open_registry
 HELP = "show a version's lineage (base → ... → it) with per-stage metrics and deltas"
 EXAMPLES = """examples:
   slimline lineage @candidate
-  slimline lineage models:/slimline-tiny-llama@production --image lineage.png"""
+  slimline lineage models:/slimline@production --image lineage.png"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -8,10 +8,10 @@ from slimline.cli._registry import REF_HELP, add_model_option, open_registry
 
 HELP = "load a registered version by reference, verify its digest, optionally generate"
 EXAMPLES = """examples:
-  slimline load models:/slimline-tiny-llama@production
+  slimline load models:/slimline@production
   slimline load @candidate --prompt "Every map of Vaidaith marks its capital city:"
 
-In Python: model, tokenizer = slimline.load("models:/slimline-tiny-llama@production")"""
+In Python: model, tokenizer = slimline.load("models:/slimline@production")"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

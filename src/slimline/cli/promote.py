@@ -9,11 +9,14 @@ from slimline.cli._registry import REF_HELP, add_model_option, open_registry
 HELP = "point an alias (production) at a version that passes the quality gates"
 EXAMPLES = """examples:
   slimline promote @candidate                      # → @production if the gates pass
-  slimline promote models:/slimline-tiny-llama/4 --alias staging
+  slimline promote models:/slimline/4 --alias staging
+  slimline promote @candidate --against production  # gate against today's production
   slimline promote 4 --force --reason "accepted: facts recall dip is known"
 
 Gates are registry.gates in conf/registry/ (each metric's least retention against the base
-version of the same lineage). A refusal prints the failing metrics and exits 1; --force
+version of the same lineage, or with --against ALIAS against the version holding that
+alias). A refusal prints the failing metrics and what they were compared with and exits 1;
+--force
 overrides and records the reason. Every move is recorded (who, when, why, what it
 replaced) so `slimline rollback` can undo it."""
 
@@ -25,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alias", default="production", help="alias to move (default production)")
     p.add_argument("--force", action="store_true", help="promote even if gates fail")
     p.add_argument("--reason", default=None, help="why (required with --force; recorded)")
+    p.add_argument("--against", default=None, metavar="ALIAS",
+                   help="gate against the version holding ALIAS (e.g. production) instead "
+                   "of the candidate's own base")
     add_model_option(p)
     p.set_defaults(func=run)
 
@@ -37,9 +43,10 @@ def run(args: argparse.Namespace) -> None:
     ctx = open_registry(args.model)
     version = resolve(args.ref, default_name=ctx.model_name, root=ctx.root)
     event, results = promote(version, args.alias, ctx.gates, force=args.force,
-                             reason=args.reason)
+                             reason=args.reason, against=args.against)
     if results:
-        print(gate_table(results))
+        print(f"gates against {event.compared_with}:")
+        print(gate_table(results, f"@{args.against}" if args.against else "base"))
     forced = " (FORCED past failing gates)" if event.forced else ""
     replaced = f", replacing v{event.replaced}" if event.replaced else ""
     print(f"{version.name}@{args.alias} → v{version.version} ({version.stage}){forced}"

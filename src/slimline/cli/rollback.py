@@ -9,7 +9,7 @@ from slimline.cli._registry import open_registry
 HELP = "restore the previously promoted version of an alias (production)"
 EXAMPLES = """examples:
   slimline rollback                                # this project's model, @production
-  slimline rollback slimline-tiny-llama --alias staging --reason "latency regression"
+  slimline rollback slimline --alias staging --reason "latency regression"
 
 Rolls back one promotion per call; the rollback itself is recorded in the alias history."""
 

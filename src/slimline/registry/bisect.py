@@ -26,6 +26,19 @@ class BisectResult:
     stages: list[StageComparison]
     culprit: StageComparison | None
     metrics: list[str]
+    good_base: VersionInfo | None = None
+    bad_base: VersionInfo | None = None
+
+    @property
+    def bases_differ(self) -> bool:
+        return bool(self.good_base and self.bad_base
+                    and self.good_base.digest != self.bad_base.digest)
+
+
+def base_difference(good: VersionInfo, bad: VersionInfo) -> str:
+    """The line that says two lineages start from different bases."""
+    return (f"base digest differs: {good.digest[:12]} ({good.base_name}) → "
+            f"{bad.digest[:12]} ({bad.base_name})")
 
 
 def _filled(version: VersionInfo) -> dict[str, VersionInfo]:
@@ -80,7 +93,9 @@ def quality_metrics(*versions: VersionInfo) -> list[str]:
 def bisect(good: VersionInfo, bad: VersionInfo, *, metrics: list[str] | None = None,
            tolerance: float = 0.01) -> BisectResult:
     """Compare `good` and `bad` stage by stage; the culprit is the first stage whose metric
-    moves by more than `tolerance` (relative) between the two lineages."""
+    moves by more than `tolerance` (relative) between the two lineages. Lineages from
+    different bases (a base upgrade) blame the base stage: every later stage saw another
+    input, so no later comparison isolates a cause."""
     g_chain, b_chain = _filled(good), _filled(bad)
     names = metrics or quality_metrics(good, bad)
     stages: list[StageComparison] = []
@@ -98,11 +113,13 @@ def bisect(good: VersionInfo, bad: VersionInfo, *, metrics: list[str] | None = N
             if (rel is not None and abs(rel) > tolerance) or ((gv is None) != (bv is None)):
                 diverged.append(name)
         comparison = StageComparison(stage, g, b, changes, diverged)
-        if diverged and culprit is None:
-            comparison.inputs = input_differences(g, b)
+        new_base = stage == "base" and g.digest != b.digest
+        if (diverged or new_base) and culprit is None:
+            comparison.inputs = ([base_difference(g, b)] if new_base else []) + \
+                input_differences(g, b)
             culprit = comparison
         stages.append(comparison)
-    return BisectResult(stages, culprit, names)
+    return BisectResult(stages, culprit, names, g_chain.get("base"), b_chain.get("base"))
 
 
 def _change(change: tuple[float | None, float | None, float | None]) -> str:
@@ -113,7 +130,11 @@ def _change(change: tuple[float | None, float | None, float | None]) -> str:
 
 
 def render(result: BisectResult, tolerance: float) -> str:
-    lines = [f"{'stage':<10} {'good':<16} {'bad':<16} diverging (> {tolerance:.1%})"]
+    lines = []
+    if result.good_base and result.bad_base:
+        lines += [f"good: {result.good_base.describe_base()} ; "
+                  f"bad: {result.bad_base.describe_base()}", ""]
+    lines.append(f"{'stage':<10} {'good':<16} {'bad':<16} diverging (> {tolerance:.1%})")
     for c in result.stages:
         moved = ", ".join(f"{m} {_change(c.changes[m])}" for m in c.diverged) or "-"
         lines.append(f"{c.stage:<10} {c.good.label:<16} {c.bad.label:<16} {moved}")

@@ -1,4 +1,5 @@
-"""Quality gates: each gated metric's retention against the base version of the lineage."""
+"""Quality gates: each gated metric's retention against a reference version: the base
+version of the same lineage, or on request the version holding an alias (production)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class GateResult:
     @property
     def reason(self) -> str:
         if self.value is None or self.base is None:
-            return "not evaluated on this version or its base"
+            return "not evaluated on this version or its reference"
         if self.retention is None:
             return "direction unknown (no higher_is_better in its evaluation)"
         return "ok" if self.passed else f"keeps {self.retention:.1%} < {self.least:.0%}"
@@ -31,7 +32,8 @@ class GateResult:
 
 def check_gates(version: VersionInfo, base: VersionInfo, gates: dict[str, float]
                 ) -> list[GateResult]:
-    """One result per gate; a missing metric or direction fails (never passes silently)."""
+    """One result per gate against `base` (the reference version); a missing metric or
+    direction fails (never passes silently)."""
     results = []
     for metric, least in sorted(gates.items()):
         value, ref = version.metrics.get(metric), base.metrics.get(metric)
@@ -42,9 +44,9 @@ def check_gates(version: VersionInfo, base: VersionInfo, gates: dict[str, float]
     return results
 
 
-def gate_table(results: list[GateResult]) -> str:
-    """Fixed-width table of gate results."""
-    rows = [("metric", "value", "base", "retention", "least", "result")]
+def gate_table(results: list[GateResult], reference: str = "base") -> str:
+    """Fixed-width table of gate results; `reference` heads the compared-with column."""
+    rows = [("metric", "value", reference, "retention", "least", "result")]
     for r in results:
         rows.append((r.metric, "–" if r.value is None else f"{r.value:.4g}",
                      "–" if r.base is None else f"{r.base:.4g}",

@@ -13,22 +13,48 @@ from typing import Any
 from slimline.errors import SlimlineError
 from slimline.registry.gates import GateResult, check_gates, gate_table
 from slimline.registry.refs import by_alias, get_version, lineage_chain, registry_client
-from slimline.registry.register import CANDIDATE, STAGE_SECTIONS
+from slimline.registry.register import MANAGED_ALIASES
 from slimline.registry.versions import TAG, VersionInfo
 
 HISTORY = TAG + "alias_history."
-MANAGED = {CANDIDATE, *STAGE_SECTIONS}  # moved by the register stage, not by hand
+MANAGED = set(MANAGED_ALIASES)  # moved by the register stage, not by hand
+
+
+@dataclass
+class Reference:
+    """The version a promotion's gates compare against, and how to name it."""
+
+    version: VersionInfo
+    column: str  # the gate table's compared-with column: "base v1" or "@production v4"
+    label: str  # "base v1 (tiny-llama, sha256 …)" or "@production v4 (quantized; base …)"
+
+
+def reference_for(version: VersionInfo, against: str | None = None) -> Reference:
+    """The base of `version`'s own lineage, or the version holding alias `against`."""
+    if against is None:
+        base = lineage_chain(version)[0]
+        return Reference(base, base.label, base.describe_base())
+    try:
+        held = by_alias(version.name, against)
+    except SlimlineError as exc:
+        raise SlimlineError(f"--against {against}: {exc} Promote without --against to gate "
+                            "against the version's own base.") from None
+    base = lineage_chain(held)[0]
+    return Reference(held, f"@{against} v{held.version}",
+                     f"@{against} {held.label} (its base: {base.describe_base()})")
 
 
 class GateFailure(SlimlineError):
     """A promotion refused because gated metrics fell below their least retention."""
 
-    def __init__(self, version: VersionInfo, alias: str, results: list[GateResult]):
+    def __init__(self, version: VersionInfo, alias: str, results: list[GateResult],
+                 reference: Reference):
         self.results = results
+        self.reference = reference
         super().__init__(
             f"{version.name} v{version.version} ({version.stage}) fails the gates for "
-            f"@{alias} against base v{lineage_chain(version)[0].version}:\n"
-            f"{gate_table(results)}\n"
+            f"@{alias} against {reference.label}:\n"
+            f"{gate_table(results, reference.column)}\n"
             "Fix the pipeline, relax registry.gates in conf/registry/, or override with "
             "--force --reason TEXT (recorded).")
 
@@ -44,6 +70,7 @@ class Event:
     reason: str | None = None
     forced: bool = False
     failing: list[str] | None = None
+    compared_with: str | None = None  # the reference the gates were evaluated against
 
 
 def history(name: str, alias: str) -> list[dict[str, Any]]:
@@ -85,13 +112,25 @@ def _record(name: str, alias: str, event: Event, events: list[dict[str, Any]]) -
     note = f"{event.action} by {event.by} at {event.at}" + (
         f" (forced: {event.reason})" if event.forced else
         f": {event.reason}" if event.reason else "") + (
-        f"; replaced v{event.replaced}" if event.replaced else "")
+        f"; replaced v{event.replaced}" if event.replaced else "") + (
+        f"; gated against {event.compared_with}" if event.compared_with else "")
     client.set_model_version_tag(name, event.version, f"{TAG}{alias}", note)
 
 
 def promote(version: VersionInfo, alias: str, gates: dict[str, float], *, force: bool = False,
-            reason: str | None = None) -> tuple[Event, list[GateResult]]:
-    """Point `alias` at `version` if every gate passes (or `force` with a `reason`)."""
+            reason: str | None = None, against: str | None = None
+            ) -> tuple[Event, list[GateResult]]:
+    """Point `alias` at `version` if every gate passes (or `force` with a `reason`).
+
+    Args:
+        version: the version to promote.
+        alias: the alias to move (not one the register stage manages).
+        gates: least retention per flat metric name (`task.metric`).
+        force: promote even if gates fail; needs `reason`.
+        reason: why (recorded in the alias history).
+        against: gate against the version holding this alias (e.g. "production") instead
+            of the base of `version`'s own lineage.
+    """
     if alias in MANAGED:
         raise SlimlineError(f"@{alias} is moved by the register stage; promote to another "
                             "alias (e.g. production, staging).")
@@ -100,15 +139,15 @@ def promote(version: VersionInfo, alias: str, gates: dict[str, float], *, force:
     if not gates and not force:
         raise SlimlineError("no gates configured (registry.gates in conf/registry/): promote "
                             "needs at least one, or --force --reason.")
-    base = lineage_chain(version)[0]
-    results = check_gates(version, base, gates)
+    reference = reference_for(version, against)
+    results = check_gates(version, reference.version, gates)
     failing = [r.metric for r in results if not r.passed]
     if failing and not force:
-        raise GateFailure(version, alias, results)
+        raise GateFailure(version, alias, results, reference)
     events = history(version.name, alias)
     event = Event("promote", alias, version.version, _current(version.name, alias),
                   getpass.getuser(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  reason, bool(force and failing), failing or None)
+                  reason, bool(force and failing), failing or None, reference.label)
     _record(version.name, alias, event, events)
     return event, results
 

@@ -42,6 +42,24 @@ class VersionInfo:
     def label(self) -> str:
         return f"{self.stage} v{self.version}"
 
+    @property
+    def base_digest(self) -> str | None:
+        """Content digest of the base this version's lineage starts from (a base version is
+        its own base); None for versions registered before bases were recorded."""
+        return self.tags.get(TAG + "base_digest") or (self.digest if self.stage == "base"
+                                                      else None)
+
+    @property
+    def base_name(self) -> str:
+        """The base model's name (`model.name`), as recorded or read from a base's params."""
+        model = self.params.get("model") if self.stage == "base" else None
+        return self.tags.get(TAG + "base_name") or (
+            str(model.get("name")) if isinstance(model, dict) and model.get("name") else "?")
+
+    def describe_base(self) -> str:
+        """`base v1 (tiny-llama, sha256 abcd1234ef56…)` for a base version."""
+        return f"{self.label} ({self.base_name}, sha256 {(self.base_digest or '?')[:12]}…)"
+
     @classmethod
     def from_version(cls, mv: Any) -> VersionInfo:
         tags = dict(mv.tags or {})
