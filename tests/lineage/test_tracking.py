@@ -83,3 +83,17 @@ def test_a_sqlite_store_keeps_artifacts_next_to_its_database(tmp_path, monkeypat
         run.log_artifact(note)
     assert (db.parent / "artifacts" / run.run_id / "artifacts" / "note.txt").exists()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_queued_experiment_logs_to_its_repositorys_store(tmp_path, monkeypatch):
+    from slimline.lineage.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    repo, executor = tmp_path / "repo", tmp_path / "repo/.dvc/tmp/exps/tmp1234"
+    executor.mkdir(parents=True)
+    # What DVC sets for every stage of `dvc exp run --queue` (dvc/repo/experiments/queue).
+    monkeypatch.setenv("DVC_EXP_NAME", "stoic-pita")
+    monkeypatch.setenv("DVC_ROOT", str(repo))
+    assert tracking_uri(executor) == f"sqlite:///{repo.resolve() / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.delenv("DVC_EXP_NAME")  # a plain `dvc repro` in a copy keeps its own store
+    assert tracking_uri(executor) == f"sqlite:///{executor / 'mlruns' / 'mlflow.db'}"

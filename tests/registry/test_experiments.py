@@ -25,7 +25,7 @@ def in_experiment(monkeypatch):
     return monkeypatch
 
 
-def test_an_experiment_registers_without_moving_any_alias(project, in_experiment):
+def test_an_experiment_registers_without_moving_any_alias(project, in_experiment, capsys):
     in_experiment.delenv("DVC_EXP_NAME")
     project.pipeline()
     register_workspace(project.root)  # the main pipeline: v1..v4, aliases on them
@@ -57,6 +57,11 @@ def test_an_experiment_registers_without_moving_any_alias(project, in_experiment
         filter_string="tags.`slimline.stage` = 'register'", order_by=["start_time DESC"])
     assert runs[0].data.tags["slimline.experiment"] == "stoic-pita"
     assert runs[0].data.tags["slimline.aliases_moved"] == "false"
+    capsys.readouterr()
+    main(["lineage", "demo/5"])
+    out = capsys.readouterr().out
+    assert "(made in DVC experiment stoic-pita; not adopted" in out
+    assert "base: base v1 (t, sha256 " in out
 
 
 def test_slimline_register_after_exp_apply_makes_it_the_candidate(project, in_experiment,

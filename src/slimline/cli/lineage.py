@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> None:
         skipped = v.tags.get("slimline.stages_skipped")
         if skipped:
             print(f"{'':<14} (skipped before it: {skipped})")
+        if exp := v.tags.get("slimline.experiment"):
+            only = v.tags.get("slimline.experiment_only") == "true"
+            print(f"{'':<14} (made in DVC experiment {exp}"
+                  + ("; not adopted: `dvc exp apply` it, then `slimline register`)" if only
+                     else ")"))
+    print(f"base: {chain[0].describe_base()}")
     print()
     print(lineage_report(chain).markdown())
     if args.image:
