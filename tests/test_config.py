@@ -19,7 +19,7 @@ def test_overrides_use_hydra_grammar():
     values = compose(["eval.batch_size=2", "model.train.steps=7", "data.seed=3"], CONF)
     assert values["eval"]["batch_size"] == 2
     assert values["model"]["train"]["steps"] == 7
-    assert values["registry"]["model_name"] == "slimline-tiny-llama"
+    assert values["registry"]["model_name"] == "slimline"
 
 
 def test_unknown_group_option_lists_the_valid_ones():

@@ -118,7 +118,7 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
 
 def test_registry_versions_and_lineage_image(project):
     client = dp.client(project)
-    name = "slimline-tiny-llama"
+    name = "slimline"
     versions = client.search_model_versions(f"name = '{name}'")
     digests = [v.tags["slimline.artifact_digest"] for v in versions]
     assert len(digests) == len(set(digests))  # one version per artifact digest
@@ -139,7 +139,7 @@ def test_registry_versions_and_lineage_image(project):
 
 def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
     out = slimline(project, "promote", "@candidate")
-    good = dp.client(project).get_model_version_by_alias("slimline-tiny-llama", "production")
+    good = dp.client(project).get_model_version_by_alias("slimline", "production")
     assert f"@production → v{good.version}" in out
     params = yaml.safe_load((project / "params.yaml").read_text())
     before = params["recover"]["lr"]
