@@ -45,7 +45,7 @@ def test_hf_model_needs_source_and_name():
         compose(["model=hf", "model.source=/m"], CONF)
     values = compose(["model=hf", "model.source=/models/x", "model.name=x"], CONF)
     assert parse_model(values["model"]).source == "/models/x"
-    assert values["registry"]["model_name"] == "slimline-x"
+    assert values["registry"]["model_name"] == "slimline"  # chosen once, not from the base
 
 
 def test_round_trip_through_yaml(tmp_path):
