@@ -15,10 +15,11 @@ from slimline.cli import (
     register,
     report,
     rollback,
+    serve,
 )
 from slimline.cli.errors import run_main
 
-COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load)
+COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
