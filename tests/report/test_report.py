@@ -50,7 +50,9 @@ def test_rows_carry_deltas_and_retention(project):
     assert rows["size.size_bytes"]["higher_is_better"] is False
     assert report.quality_metrics() == ["task.ppl", "task.acc"]
     table = report.markdown()
-    assert "| task.ppl | ↓ | 2 | 2.5 (+25.0%) | 2.2 (+10.0%) |" in table
+    # Each later stage: value (change) and recovery, the share of the base's quality kept.
+    assert "| task.ppl | ↓ | 2 | 2.5 (+25.0%) | 80.0% | 2.2 (+10.0%) | 90.9% |" in table
+    assert "| size.size_bytes | ↓ | 4,000 | 3,000 (-25.0%) | – |" in table  # not quality
     assert "recovered (skipped)" in table and "cpu: test" in table
 
 
@@ -89,3 +91,74 @@ def test_no_metrics_is_a_clear_error(tmp_path):
         load_report(tmp_path)
     with pytest.raises(SlimlineError):
         write_report(load_report(tmp_path), tmp_path / "r")
+
+
+def _speed_doc(stages: dict[str, tuple[float, float]], digests: dict[str, str]) -> dict:
+    """metrics/speed.json as the speed stage writes it: one measurement of every stage."""
+    base = stages["base"]
+    return {"measurement": {"device": "cpu: test", "runtime": "transformers on cpu",
+                            "started": "t0", "finished": "t1", "base": "base", "rounds": 3,
+                            "repeats": 5, "prompt_tokens": 64, "new_tokens": 32,
+                            "batch_size": 1},
+            "stages": {s: {"digest": digests[s], "prefill_tokens_per_s": p,
+                           "decode_tokens_per_s": d, "prefill_vs_base": p / base[0],
+                           "decode_vs_base": d / base[1]} for s, (p, d) in stages.items()}}
+
+
+def test_speed_is_compared_only_within_one_side_by_side_measurement(project):
+    # Each evaluation timed its own model, at its own time: a busy machine made the base
+    # look 71x slower than the pruned model. Those numbers never meet in the report.
+    for stage, prefill in (("base", 100.0), ("pruned", 7197.0), ("recovered", 95.0)):
+        doc = json.loads((project / "metrics" / f"{stage}.json").read_text())
+        doc["speed"] = {"prefill_tokens_per_s": prefill, "decode_tokens_per_s": prefill / 10}
+        (project / "metrics" / f"{stage}.json").write_text(json.dumps(doc))
+    report, files = publish_report(project, log=False)
+    text, doc = files[0].read_text(), json.loads(files[1].read_text())
+    assert "| speed." not in text and "7,097" not in text and "7,197" not in text
+    assert not [r for r in doc["rows"] if r["metric"].startswith("speed.")]
+    assert "No side-by-side measurement" in text and doc["speed"]["stages"] == {}
+
+    # The speed stage's one measurement is the only source of ratios.
+    digests = {s: s * 4 for s in STAGES}
+    (project / "metrics" / "speed.json").write_text(json.dumps(_speed_doc(
+        {"base": (1000.0, 100.0), "pruned": (1200.0, 110.0), "recovered": (1190.0, 108.0)},
+        digests)))
+    report, files = publish_report(project, log=False)
+    text = files[0].read_text()
+    assert "Measured on cpu: test with transformers on cpu, t0 to t1" in text
+    assert "| pruned | 1,200 | 1.20 | 110.0 | 1.10 |" in text
+    assert json.loads(files[1].read_text())["speed"]["stages"]["pruned"]["prefill_vs_base"] \
+        == pytest.approx(1.2)
+
+    # A stage whose weights changed since that measurement is left out, not compared...
+    digests["pruned"] = "other"
+    (project / "metrics" / "speed.json").write_text(json.dumps(_speed_doc(
+        {"base": (1000.0, 100.0), "pruned": (1200.0, 110.0)}, digests)))
+    text = publish_report(project, log=False)[1][0].read_text()
+    assert "| pruned | 1,200" not in text and "Not shown: pruned changed" in text
+    # ...and without the base in the measurement there is no ratio at all.
+    digests["base"] = "other"
+    (project / "metrics" / "speed.json").write_text(json.dumps(_speed_doc(
+        {"base": (1000.0, 100.0), "pruned": (1200.0, 110.0)}, digests)))
+    text = publish_report(project, log=False)[1][0].read_text()
+    assert "× base" not in text and "Not shown: base" in text
+
+
+def test_hardware_fit_uses_each_stages_config_and_bytes(project):
+    config = {"num_hidden_layers": 32, "hidden_size": 4096, "intermediate_size": 14336,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
+              "dtype": "bfloat16", "max_position_embeddings": 8192}
+    for stage, intermediate in (("base", 14336), ("pruned", 10752)):  # pruning narrows MLPs
+        (project / "artifacts" / stage / "config.json").write_text(
+            json.dumps({**config, "intermediate_size": intermediate}))
+    doc = json.loads((project / "metrics" / "base.json").read_text())
+    doc["size"]["size_bytes"] = 16_060_522_496  # Llama-3-8B in bf16
+    (project / "metrics" / "base.json").write_text(json.dumps(doc))
+    _, files = publish_report(project, log=False)
+    text, fit = files[0].read_text(), json.loads(files[1].read_text())["hardware_fit"]
+    # base at 8,192 tokens (the model's limit; 32,768 is capped): 14.96 GiB + 1 GiB of bf16
+    # KV cache per sequence; 6 sequences fit 24 GiB × 0.9.
+    assert "| base | 8,192 | 15 GiB | 1 GiB | 16 GiB | 31 GiB | 6 | 28 | 57 | 111 |" in text
+    assert [(r["model"], r["context"]) for r in fit["rows"]] == [
+        ("base", 2048), ("base", 8192), ("pruned", 2048), ("pruned", 8192)]
+    assert fit["missing"] == ["recovered"] and "No config.json for recovered" in text

@@ -37,14 +37,28 @@ def log_report(run, report: Report, files: list[Path]) -> None:
     run.log_metrics(metrics)
 
 
+def fit_settings(root: Path):
+    """`report.fit` of the project's params.yaml (the defaults where it has none)."""
+    from slimline.config import FitConfig, parse_section
+    from slimline.pipeline import PARAMS_FILE, load_params
+
+    if not (Path(root) / PARAMS_FILE).exists():
+        return FitConfig()
+    section = (load_params(root).get("report") or {}).get("fit") or {}
+    return parse_section(FitConfig, section, "report.fit")
+
+
 def publish_report(root: Path, out_dir: Path | None = None, *,
                    log: bool = True) -> tuple[Report, list[Path]]:
     """Load every evaluated stage of the project at `root`, write the report files and
     (with `log`) record them as a `report` run in the project's MLflow experiment."""
     from slimline.pipeline import tracking_experiment
+    from slimline.report.sections import FitSection, SpeedSection
     from slimline.report.table import load_report
 
     report = load_report(root)
+    report.sections = [SpeedSection.load(root, report),
+                       FitSection.load(root, report, fit_settings(root))]
     files = write_report(report, out_dir or Path(root) / REPORTS)
     if log:
         from slimline.lineage.tracking import stage_run

@@ -16,6 +16,10 @@ EVALS = "evals"
 KNOWN_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
                "speed.prefill_tokens_per_s": True, "speed.decode_tokens_per_s": True,
                "speed.peak_memory_mb": False}
+# Each evaluation also times its model where and when it runs; those numbers come from
+# separate processes at different times, so the table never compares them across stages
+# (speed is compared only within one side-by-side measurement: slimline.report.sections).
+SEPARATELY_MEASURED = "speed."
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
@@ -57,6 +61,7 @@ class Report:
     stages: list[StageMetrics]
     higher_is_better: dict[str, bool | None] = field(default_factory=dict)
     device: str | None = None
+    sections: list = field(default_factory=list)  # more sections: markdown() and to_json()
 
     @property
     def base(self) -> StageMetrics:
@@ -68,10 +73,14 @@ class Report:
             names += [m for m in stage.metrics if m not in names]
         return names
 
+    def is_quality(self, metric: str) -> bool:
+        """An evaluation suite's metric (not size or speed) with a known direction."""
+        return (not metric.startswith(("size.", "speed."))
+                and self.higher_is_better.get(metric) is not None)
+
     def quality_metrics(self) -> list[str]:
         """The evaluation suite's metrics (not size or speed) with a known direction."""
-        return [m for m in self.metric_names() if not m.startswith(("size.", "speed."))
-                and self.higher_is_better.get(m) is not None]
+        return [m for m in self.metric_names() if self.is_quality(m)]
 
     def rows(self) -> list[dict]:
         """One row per metric: each stage's value, delta and retention against the base."""
@@ -87,6 +96,8 @@ class Report:
                     cell["delta"] = value - base
                     cell["relative"] = value / base - 1 if base else None
                     cell["retention"] = retention(value, base, row["higher_is_better"])
+                    # Neural Magic's model-card "recovery": quality kept against the base.
+                    cell["recovery"] = cell["retention"] if self.is_quality(name) else None
                 row["stages"][stage.stage] = cell
             out.append(row)
         return out
@@ -95,12 +106,17 @@ class Report:
         return {"base": self.base.stage, "device": self.device,
                 "stages": [{"stage": s.stage, "digest": s.digest, "skipped": s.skipped}
                            for s in self.stages],
-                "rows": self.rows()}
+                "rows": self.rows(),
+                **{section.key: section.to_json() for section in self.sections}}
 
     def markdown(self) -> str:
-        """The table as Markdown: value and change against the base in every cell."""
-        head = ["metric", ""] + [s.stage + (" (skipped)" if s.skipped else "")
-                                 for s in self.stages]
+        """The table as Markdown: value and change against the base in every cell, and each
+        later stage's recovery of the base's quality; then the extra sections."""
+        head = ["metric", ""]
+        for s in self.stages:
+            head.append(s.stage + (" (skipped)" if s.skipped else ""))
+            if s is not self.base:
+                head.append("recovery")
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in self.rows():
             arrow = {True: "↑", False: "↓", None: ""}[row["higher_is_better"]]
@@ -113,11 +129,16 @@ class Report:
                     cells.append(_number(cell["value"]))
                 else:
                     cells.append(f"{_number(cell['value'])} ({cell['relative']:+.1%})")
+                if stage is not self.base:
+                    recovery = cell.get("recovery")
+                    cells.append("–" if recovery is None else f"{recovery:.1%}")
             lines.append("| " + " | ".join(cells) + " |")
-        note = ((f"\nMeasured on {self.device}. " if self.device else "\n")
+        note = ((f"\nEvaluated on {self.device}. " if self.device else "\n")
                 + f"↑ higher is better, ↓ lower is better; changes are against "
-                f"{self.base.stage}.\n")
-        return "\n".join(lines) + "\n" + note
+                f"{self.base.stage}. Recovery is the share of the base's quality kept "
+                "(value / base when higher is better, base / value when lower is better).\n")
+        text = "\n".join(lines) + "\n" + note
+        return text + "".join("\n" + section.markdown() for section in self.sections)
 
 
 def _number(value: float) -> str:
@@ -145,6 +166,7 @@ def load_report(root: Path, stages: tuple[str, ...] = MODEL_STAGES) -> Report:
         if results is None:
             continue
         metrics, evaluation = results
+        metrics = {k: v for k, v in metrics.items() if not k.startswith(SEPARATELY_MEASURED)}
         meta_dir = artifact_dir(stage, root)
         meta = ArtifactMetadata.read(meta_dir) if (meta_dir / "slimline.json").exists() else None
         found.append(StageMetrics(stage, metrics, meta.digest if meta else None,
