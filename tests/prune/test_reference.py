@@ -29,5 +29,9 @@ def test_same_scores_and_kept_indices_as_before(arch, estimator):
     # The reference recorded scores per layer in the order mlp, query heads, kv heads.
     got = [scores[f"layers.{i}.{kind}"].tolist() for i in range(2) for kind in KINDS]
     for g, want in zip(got, ref["scores"], strict=True):
-        torch.testing.assert_close(torch.tensor(g), torch.tensor(want), rtol=1e-4, atol=1e-7)
+        want = torch.tensor(want)
+        # Summation order differs (per layer and batch now), so allow float rounding; the
+        # signed sums of taylor_vector cancel, hence a tolerance scaled to the largest score.
+        torch.testing.assert_close(torch.tensor(g), want, rtol=1e-4,
+                                   atol=1e-5 * want.abs().max().item())
     assert prune_layers(model, plan, scores) == ref["kept"]

@@ -1,12 +1,12 @@
-"""The backward pass behind the Taylor estimators, bounded in memory.
+"""The backward pass behind the Taylor estimators, one decoder layer at a time.
 
-Every parameter stays frozen and in its stored dtype. Each scored linear layer runs through
-`_ScoredLinear`, which casts its weight to the compute dtype one matmul at a time and, in
-backward, hands the weight gradient of the current (micro-)batch to the layer's `_Sink`; the
-sink folds it into what its estimator needs and drops it. The loss runs over the vocabulary in
-chunks (`_ChunkedLoss`), so neither full logits nor an upcast copy of a large embedding exist.
-What remains is the model itself plus, for the element-wise estimators, one summed gradient
-per scored weight, in the stored dtype as `.grad` had it before (issue 12).
+Weights stay frozen and in their stored dtype. The forward pass runs layer by layer over all
+batches, keeping only each layer's input hidden states (a few MB per layer); the loss runs over
+the vocabulary in chunks, so full logits never exist; the backward pass then walks the layers
+from the top, recomputing one layer at a time with its weights upcast to the compute dtype
+once, and hands each batch's weight gradients to the layer's `_Sink`, which folds them into
+what its estimator needs. Upcasting per layer rather than per matmul matters: on a CPU without
+native bf16, casting is memory-bound and a per-matmul cast costs more than the matmuls.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from slimline.prune import importance as imp
 
-VOCAB_CHUNK = 8192  # rows of the output embedding upcast at once in the loss
+VOCAB_CHUNK = 2048  # rows of the output embedding upcast and multiplied at once in the loss
 
 
 class _Sink:
@@ -28,26 +27,30 @@ class _Sink:
     def __init__(self, linear: torch.nn.Linear, estimator: str, n: int, block: int, axis: str):
         self.linear, self.estimator, self.axis = linear, estimator, axis
         self.n, self.block = n, block
+        self.stored_dtype = linear.weight.dtype
         self.with_bias = linear.bias is not None and axis == "rows"  # a column bias is shared
         self.summed: list[torch.Tensor | None] = [None, None]  # weight, bias
         self.fisher: list[torch.Tensor | None] = [None, None]
         self.vector = torch.zeros(n, device=linear.weight.device)
 
-    def _params(self) -> list[torch.Tensor]:
+    def params(self) -> list[torch.Tensor]:
         return [self.linear.weight, self.linear.bias] if self.with_bias else [self.linear.weight]
 
     def add(self, grads: list[torch.Tensor]) -> None:
-        """Fold one (micro-)batch's gradients (weight, then bias) into the accumulators."""
-        for i, (p, g) in enumerate(zip(self._params(), grads, strict=False)):
-            if self.estimator == "taylor_vector":
+        """Fold one whole batch's gradients (weight, then bias) into the accumulators."""
+        for i, (p, g) in enumerate(zip(self.params(), grads, strict=True)):
+            if self.estimator == "taylor_vector":  # linear in g: fold now, keep n numbers
                 c = imp.contributions("taylor_vector", p.data, g)
                 self.vector += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis)
                 continue
+            # Summed in the stored dtype, as `.grad` of the stored weights was before.
+            # `g` is a `.grad` the caller drops right after, so it can become the sum itself.
+            g_stored = g.to(self.stored_dtype)
             if self.summed[i] is None:
-                self.summed[i] = g.to(p.dtype)
+                self.summed[i] = g_stored
             else:
-                self.summed[i] += g.to(p.dtype)
-            if self.estimator in imp.SQUARES_BATCH_GRADIENT:  # called once per whole batch
+                self.summed[i] += g_stored
+            if self.estimator in imp.SQUARES_BATCH_GRADIENT:
                 sq = g.float().pow(2)
                 self.fisher[i] = sq if self.fisher[i] is None else self.fisher[i] + sq
 
@@ -56,125 +59,154 @@ class _Sink:
         if self.estimator == "taylor_vector":
             total += self.vector.cpu()
             return
-        for i, p in enumerate(self._params()):
+        for i, p in enumerate(self.params()):
             c = imp.contributions(self.estimator, p.data, self.summed[i], self.fisher[i])
             total += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis).cpu()
         self.summed, self.fisher = [None, None], [None, None]  # free the full-size sums
 
 
-class _ScoredLinear(torch.autograd.Function):
-    """`F.linear` in the input's dtype whose weight gradient goes to a sink, not to `.grad`."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, sink):
-        ctx.save_for_backward(x, weight)
-        ctx.sink = sink
-        b = None if bias is None else bias.to(x.dtype)
-        return F.linear(x, weight.to(x.dtype), b)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weight = ctx.saved_tensors
-        g = grad_out.reshape(-1, grad_out.shape[-1])
-        grads = [g.t() @ x.reshape(-1, x.shape[-1])]
-        if ctx.sink.with_bias:
-            grads.append(g.sum(0))
-        ctx.sink.add(grads)
-        return grad_out @ weight.to(grad_out.dtype), None, None, None
-
-
-class _ChunkedLoss(torch.autograd.Function):
-    """Summed next-token cross-entropy / `denominator`, the vocabulary taken in chunks.
-
-    An online softmax (running max and sum, as in flash attention) gives the loss and its
-    gradient w.r.t. the hidden states in one pass; the gradient is computed here in forward
-    because the loss is always differentiated once, right away.
-    """
-
-    @staticmethod
-    def forward(ctx, hidden, weight, targets, denominator):
-        h = hidden.detach()
-        n = h.shape[0]
-        run_max = torch.full((n,), float("-inf"), dtype=h.dtype, device=h.device)
-        run_sum = torch.zeros(n, dtype=h.dtype, device=h.device)
-        acc = torch.zeros_like(h)  # sum_v exp(z_v - max) * w_v
-        target_logit = torch.zeros(n, dtype=h.dtype, device=h.device)
-        for start in range(0, weight.shape[0], VOCAB_CHUNK):
-            w = weight[start:start + VOCAB_CHUNK].to(h.dtype)
-            z = h @ w.t()
-            new_max = torch.maximum(run_max, z.max(dim=1).values)
-            scale = torch.exp(run_max - new_max)
-            p = torch.exp(z - new_max[:, None])
-            run_sum = run_sum * scale + p.sum(dim=1)
-            acc = acc * scale[:, None] + p @ w
-            run_max = new_max
-            inside = (targets >= start) & (targets < start + w.shape[0])
-            rows = inside.nonzero().squeeze(1)
-            target_logit[rows] = z[rows, targets[rows] - start]
-        loss = (run_max + run_sum.log() - target_logit).sum() / denominator
-        grad = (acc / run_sum[:, None] - weight[targets].to(h.dtype)) / denominator
-        ctx.save_for_backward(grad)
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_loss):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_loss, None, None, None
-
-
 @contextmanager
-def _scoring(model, sinks: list[_Sink], compute_dtype: torch.dtype, checkpointing: bool):
-    """Route the scored linears through their sinks; undo everything afterwards."""
-    params = list(model.parameters())
-    was_trainable = [p.requires_grad for p in params]
+def _computing_in(layer: torch.nn.Module, dtype: torch.dtype):
+    """Give `layer` copies of its weights in `dtype` for a while, then its own tensors back.
+
+    The stored tensors are put back as they were rather than converted back: a loaded
+    checkpoint's weights are views of the memory-mapped file, and a converted copy would sit
+    in memory next to the file's pages, doubling the model's share of the resident set.
+    """
+    params = list(layer.parameters())
+    stored = [p.data for p in params]
     for p in params:
-        p.requires_grad_(False)
-
-    def embed_hook(_module, _inputs, output):
-        # Weights are frozen, so the graph starts at the embedding output.
-        return output.to(compute_dtype).requires_grad_()
-
-    hook = model.get_input_embeddings().register_forward_hook(embed_hook)
-    for sink in sinks:
-        sink.linear.forward = (lambda x, s=sink: _ScoredLinear.apply(
-            x, s.linear.weight, s.linear.bias, s))
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()  # transformers checkpoints only in training mode; dropout is 0 in these
+        p.data = p.data.to(dtype)
     try:
         yield
     finally:
-        model.eval()
-        if checkpointing:
-            model.gradient_checkpointing_disable()
-        for sink in sinks:
-            del sink.linear.forward
-        hook.remove()
-        for p, trainable in zip(params, was_trainable, strict=True):
-            p.requires_grad_(trainable)
+        for p, data in zip(params, stored, strict=True):
+            p.data = data
 
 
-def run_backward(model, sinks: list[_Sink], batches: list[torch.Tensor], *,
-                 compute_dtype: torch.dtype, device: torch.device, micro_batch: int) -> None:
-    """Feed every batch forward and backward, the sinks collecting what their scores need.
+def _capture(model, batch: torch.Tensor, compute_dtype: torch.dtype):
+    """The first layer's input and every layer's other call arguments for `batch`.
 
-    A batch's loss is the mean over its tokens, as `labels=` gives in transformers. Batches
-    are split into micro-batches of `micro_batch` sequences (their gradients sum to the
-    batch's), except for estimators that square whole-batch gradients: those run whole batches
-    with gradient checkpointing so activations stay one layer deep.
+    The model's own forward builds the masks and rotary embeddings each layer gets; the layers
+    are replaced by the identity meanwhile, so nothing but the embedding is computed.
     """
-    whole = sinks[0].estimator in imp.SQUARES_BATCH_GRADIENT
-    head = model.get_output_embeddings().weight
+    calls: list[tuple[tuple, dict]] = []
+    first: list[torch.Tensor] = []
+    layers = model.model.layers
+
+    def identity(hidden_states, *args, **kwargs):
+        if not calls:
+            first.append(hidden_states)
+        calls.append((args, kwargs))
+        return hidden_states
+
+    hook = model.get_input_embeddings().register_forward_hook(
+        lambda _m, _i, out: out.to(compute_dtype))  # rotary tables and masks follow this dtype
+    for layer in layers:
+        layer.forward = identity
+    try:
+        with torch.no_grad():
+            model.model(input_ids=batch, use_cache=False)
+    finally:
+        for layer in layers:
+            del layer.forward
+        hook.remove()
+    return first[0], calls
+
+
+def _loss_gradient(hidden: torch.Tensor, head: torch.Tensor,
+                   targets: torch.Tensor) -> torch.Tensor:
+    """d(sum of next-token cross-entropies)/d(hidden), the vocabulary taken in chunks.
+
+    An online softmax (running max and sum, as in flash attention) gives the softmax-weighted
+    sum of output embeddings without ever holding a full row of logits.
+    """
+    n = hidden.shape[0]
+    run_max = torch.full((n,), float("-inf"), dtype=hidden.dtype, device=hidden.device)
+    run_sum = torch.zeros(n, dtype=hidden.dtype, device=hidden.device)
+    acc = torch.zeros_like(hidden)  # sum_v exp(z_v - max) * w_v
+    for start in range(0, head.shape[0], VOCAB_CHUNK):
+        w = head[start:start + VOCAB_CHUNK].to(hidden.dtype)
+        z = hidden @ w.t()
+        new_max = torch.maximum(run_max, z.max(dim=1).values)
+        scale = torch.exp(run_max - new_max)
+        z = z.sub_(new_max[:, None]).exp_()
+        run_sum = run_sum * scale + z.sum(dim=1)
+        acc = acc.mul_(scale[:, None]).addmm_(z, w)
+        run_max = new_max
+    return acc.div_(run_sum[:, None]).sub_(head[targets].to(hidden.dtype))
+
+
+def _top_gradients(model, tops: list[torch.Tensor], batches: list[torch.Tensor]
+                   ) -> list[torch.Tensor]:
+    """Gradient of each batch's mean next-token loss w.r.t. the last layer's output."""
+    norm, head = model.model.norm, model.get_output_embeddings().weight
+    xs = [t.detach().requires_grad_() for t in tops]
+    normed = [norm(x) for x in xs]
+    d = normed[0].shape[-1]
+    grad = _loss_gradient(torch.cat([h[:, :-1].detach().reshape(-1, d) for h in normed]), head,
+                          torch.cat([b[:, 1:].reshape(-1) for b in batches]))
+    out, start = [], 0
+    for x, h, batch in zip(xs, normed, batches, strict=True):
+        count = batch.shape[0] * (batch.shape[1] - 1)  # the mean of transformers' labels= loss
+        g = torch.zeros_like(h)
+        g[:, :-1] = grad[start:start + count].reshape(batch.shape[0], -1, d) / count
+        start += count
+        h.backward(g)
+        out.append(x.grad)
+    return out
+
+
+def run_backward(model, sinks: list[list[_Sink]], batches: list[torch.Tensor], *,
+                 compute_dtype: torch.dtype, device: torch.device) -> None:
+    """Feed every batch forward and backward, each layer's sinks collecting its gradients.
+
+    Args:
+        model: a Llama-family causal LM; its parameters are left as found.
+        sinks: the sinks of each decoder layer, in layer order.
+        batches: token ids, each a (sequences, tokens) batch whose loss is its mean
+            next-token cross-entropy, as `labels=` gives in transformers.
+        compute_dtype: dtype of the arithmetic; weights go back to their stored dtype.
+        device: where the model is.
+    """
+    layers = model.model.layers
+    batches = [b.to(device) for b in batches]
+    params = list(model.parameters())
+    was_trainable = [p.requires_grad for p in params]
     bar = tqdm(total=sum(b.numel() for b in batches), desc="importance", unit="tok",
                unit_scale=True, mininterval=2.0)
-    with _scoring(model, sinks, compute_dtype, checkpointing=whole):
-        for batch in batches:
-            batch = batch.to(device)
-            denominator = batch.shape[0] * (batch.shape[1] - 1)
-            for part in batch.split(batch.shape[0] if whole else micro_batch):
-                hidden = model.model(input_ids=part, use_cache=False).last_hidden_state
-                loss = _ChunkedLoss.apply(hidden[:, :-1].reshape(-1, hidden.shape[-1]), head,
-                                          part[:, 1:].reshape(-1), denominator)
-                loss.backward()
-                bar.update(part.numel())
-    bar.close()
+    step = [b.numel() / (2 * len(layers)) for b in batches]  # a full pass = every token once
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        captured = [_capture(model, b, compute_dtype) for b in batches]
+        states = [[h for h, _ in captured]]  # states[l][b]: input of layer l for batch b
+        with torch.no_grad():
+            for i, layer in enumerate(layers):
+                with _computing_in(layer, compute_dtype):
+                    states.append([layer(x, *calls[i][0], **calls[i][1])
+                                   for x, (_, calls) in zip(states[i], captured, strict=True)])
+                bar.update(sum(step))
+        grads = _top_gradients(model, states.pop(), batches)
+        for i in reversed(range(len(layers))):
+            inputs = states.pop()
+            with _computing_in(layers[i], compute_dtype):
+                for sink in sinks[i]:
+                    for p in sink.params():
+                        p.requires_grad_(True)
+                for b, (x, (_, calls)) in enumerate(zip(inputs, captured, strict=True)):
+                    x = x.requires_grad_(i > 0)
+                    layers[i](x, *calls[i][0], **calls[i][1]).backward(grads[b])
+                    for sink in sinks[i]:
+                        sink.add([p.grad for p in sink.params()])
+                        for p in sink.params():
+                            p.grad = None
+                    grads[b] = x.grad
+                    bar.update(step[b])
+                for sink in sinks[i]:
+                    for p in sink.params():
+                        p.requires_grad_(False)
+    finally:
+        for p, trainable in zip(params, was_trainable, strict=True):
+            p.requires_grad_(trainable)
+        bar.close()

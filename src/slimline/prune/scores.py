@@ -37,7 +37,7 @@ def _random(plan: Plan, num_layers: int, seed: int) -> Scores:
 
 def compute_scores(model, plan: Plan, estimator: str, batches: list[torch.Tensor] | None = None,
                    *, seed: int = 0, compute_dtype: torch.dtype = torch.float32,
-                   device: torch.device | None = None, micro_batch: int = 1) -> Scores:
+                   device: torch.device | None = None) -> Scores:
     """Score every group of every decoder layer of `model` with `estimator`.
 
     Args:
@@ -49,7 +49,6 @@ def compute_scores(model, plan: Plan, estimator: str, batches: list[torch.Tensor
         seed: seed of the `random` control.
         compute_dtype: dtype of the forward and backward arithmetic (see `slimline.runtime`).
         device: where batches go (the model's device).
-        micro_batch: sequences per forward/backward (gradient sums make it exact).
     """
     if estimator not in imp.ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}")
@@ -59,21 +58,22 @@ def compute_scores(model, plan: Plan, estimator: str, batches: list[torch.Tensor
     from slimline.prune._gradients import _Sink, run_backward
 
     sizes = group_sizes(plan.before)
-    sinks = {f"layers.{i}.{kind}": [_Sink(layer.get_submodule(path), estimator, *sizes[kind],
-                                          axis) for path, axis in parts]
+    sinks = {(i, kind): [_Sink(layer.get_submodule(path), estimator, *sizes[kind], axis)
+                         for path, axis in parts]
              for i, layer in enumerate(layers) for kind, parts in GROUPS.items()}
     if estimator in imp.NEEDS_GRADIENTS:
         if not batches:
             raise ValueError(f"{estimator} needs calibration batches")
-        run_backward(model, [s for group in sinks.values() for s in group], batches,
-                     compute_dtype=compute_dtype, device=device or torch.device("cpu"),
-                     micro_batch=micro_batch)
+        per_layer = [[s for (j, _), group in sinks.items() if j == i for s in group]
+                     for i in range(len(layers))]
+        run_backward(model, per_layer, batches, compute_dtype=compute_dtype,
+                     device=device or torch.device("cpu"))
     scores = {}
-    for key, group in sinks.items():
+    for (i, kind), group in sinks.items():
         total = torch.zeros(group[0].n)
         for sink in group:
             sink.add_to(total)
-        scores[key] = imp.finish(estimator, total)
+        scores[f"layers.{i}.{kind}"] = imp.finish(estimator, total)
     return scores
 
 
