@@ -66,7 +66,7 @@ def test_retention_directions():
 def test_files_and_mlflow_run(project):
     report, files = publish_report(project)
     assert [f.name for f in files] == ["report.md", "report.json", "size_vs_quality.png",
-                                       "stage_metrics.png"]
+                                       "stage_metrics.png", "hardware_fit.png"]
     for f in files:
         assert f.stat().st_size > 100
     assert files[2].read_bytes()[:4] == b"\x89PNG"
@@ -162,3 +162,4 @@ def test_hardware_fit_uses_each_stages_config_and_bytes(project):
     assert [(r["model"], r["context"]) for r in fit["rows"]] == [
         ("base", 2048), ("base", 8192), ("pruned", 2048), ("pruned", 8192)]
     assert fit["missing"] == ["recovered"] and "No config.json for recovered" in text
+    assert files[4].read_bytes()[:4] == b"\x89PNG"

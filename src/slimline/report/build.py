@@ -6,21 +6,23 @@ import json
 from pathlib import Path
 
 from slimline._atomic import atomic_directory
-from slimline.report.plots import save, size_vs_quality, stage_bars
+from slimline.report.plots import hardware_fit, save, size_vs_quality, stage_bars
 from slimline.report.table import Report
 
 REPORTS = "reports"
-FILES = ("report.md", "report.json", "size_vs_quality.png", "stage_metrics.png")
+FILES = ("report.md", "report.json", "size_vs_quality.png", "stage_metrics.png",
+         "hardware_fit.png")
 
 
 def write_report(report: Report, out_dir: Path) -> list[Path]:
-    """report.md (the table), report.json (the same with deltas and retention) and the two
+    """report.md (the tables), report.json (the same with deltas and retention) and the
     figures, replacing `out_dir` whole."""
     with atomic_directory(out_dir) as tmp:
         (tmp / "report.md").write_text("# slimline report\n\n" + report.markdown())
         (tmp / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
         for name, make in (("size_vs_quality.png", size_vs_quality),
-                           ("stage_metrics.png", stage_bars)):
+                           ("stage_metrics.png", stage_bars),
+                           ("hardware_fit.png", hardware_fit)):
             save(make(report), tmp / name)
     return [Path(out_dir) / f for f in FILES]
 

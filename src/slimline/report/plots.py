@@ -66,6 +66,41 @@ def stage_bars(report: Report):
     return fig
 
 
+def hardware_fit(report: Report):
+    """Weights + KV cache of each stage at each context (largest batch size of the table),
+    on a log scale, against each GPU's usable memory (utilization × size)."""
+    from slimline.report.fit import GIB
+
+    plt = _pyplot()
+    section = next((s for s in report.sections if s.key == "hardware_fit"), None)
+    rows = section.rows if section else []
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.38 * max(1, len(rows))))
+    if not rows:
+        ax.text(0.5, 0.5, "no checkpoint config.json under artifacts/", ha="center")
+        ax.axis("off")
+        return fig
+    batch = max(rows[0].totals)
+    labels = [f"{r.model} @ {r.context:,}" for r in rows]
+    weights = [r.weights / GIB for r in rows]
+    cache = [batch * r.kv_per_sequence / GIB for r in rows]
+    ax.barh(labels, weights, color="0.35", label="weights")
+    ax.barh(labels, cache, left=weights, color="tab:blue", alpha=0.6,
+            label=f"KV cache, batch {batch}")
+    for gib in section.cfg.gpus_gib:
+        usable = section.cfg.utilization * gib - section.cfg.reserve_gib
+        ax.axvline(usable, color="tab:red", linestyle="--", linewidth=0.8)
+        ax.annotate(f"{gib:g} GiB GPU", (usable, 1.0), xycoords=("data", "axes fraction"),
+                    rotation=90, va="top", ha="right", fontsize=7, color="tab:red")
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"GiB (dashed: {section.cfg.utilization:g} × GPU memory)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("hardware fit: weights + KV cache per stage and context", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, path) -> None:
     """Write a figure and release it (pyplot keeps every open figure alive)."""
     fig.savefig(path, dpi=110)
