@@ -115,7 +115,7 @@ def test_fit_table_at_8k_against_default_gpus():
     assert rows["70B fp8"].largest_batch == {"24 GiB": 0, "48 GiB": 0, "80 GiB": 1,
                                              "141 GiB": 23}
     table = fit_markdown(list(rows.values()), utilization=0.9)
-    assert "| 70B fp8 | 8,192 | 67.7 GiB | 2.5 GiB |" in table and "80 GiB" in table
+    assert "| 70B fp8 | 8,192 | 67.68 GiB | 2.50 GiB |" in table and "80 GiB" in table
 
 
 def test_contexts_beyond_the_model_are_clamped_and_auto_cache_is_the_model_dtype():

@@ -158,7 +158,8 @@ def test_hardware_fit_uses_each_stages_config_and_bytes(project):
     text, fit = files[0].read_text(), json.loads(files[1].read_text())["hardware_fit"]
     # base at 8,192 tokens (the model's limit; 32,768 is capped): 14.96 GiB + 1 GiB of bf16
     # KV cache per sequence; 6 sequences fit 24 GiB × 0.9.
-    assert "| base | 8,192 | 15 GiB | 1 GiB | 16 GiB | 31 GiB | 6 | 28 | 57 | 111 |" in text
+    assert ("| base | 8,192 | 14.96 GiB | 1.00 GiB | 15.96 GiB | 30.96 GiB | 6 | 28 | 57 "
+            "| 111 |") in text
     assert [(r["model"], r["context"]) for r in fit["rows"]] == [
         ("base", 2048), ("base", 8192), ("pruned", 2048), ("pruned", 8192)]
     assert fit["missing"] == ["recovered"] and "No config.json for recovered" in text

@@ -177,8 +177,8 @@ def gpu_label(gib: float) -> str:
 
 
 def gib(n: int) -> str:
-    """Bytes as GiB for tables: three significant digits, small sizes in MiB."""
-    return f"{n / GIB:.3g} GiB" if n >= GIB / 10 else f"{n / 2**20:.3g} MiB"
+    """Bytes as GiB for tables (two decimals), small sizes in MiB."""
+    return f"{n / GIB:,.2f} GiB" if n >= GIB / 10 else f"{n / 2**20:,.2f} MiB"
 
 
 def fit_markdown(rows: list[FitRow], *, utilization: float, reserve_gib: float = 0.0) -> str:
