@@ -10,9 +10,11 @@ EXAMPLES = """examples:
   slimline report                     # reports/ from metrics/*.json, logged to MLflow
   slimline report --out /tmp/rep --no-mlflow
 
-Reads metrics/<stage>.json and evals/<stage>.json (written by the eval stages) and writes
-report.md, report.json, size_vs_quality.png and stage_metrics.png. `dvc repro` runs it as
-the `report` stage."""
+Reads metrics/<stage>.json and evals/<stage>.json (written by the eval stages),
+metrics/speed.json (the `speed` stage: the only speed compared across stages) and each
+stage's artifacts/<stage>/config.json (hardware fit, report.fit in params.yaml), and writes
+report.md, report.json, size_vs_quality.png, stage_metrics.png and hardware_fit.png.
+`dvc repro` runs it as the `report` stage."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
