@@ -16,10 +16,12 @@ from slimline.cli import (
     report,
     rollback,
     serve,
+    sweep,
 )
 from slimline.cli.errors import run_main
 
-COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load, serve)
+COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load, serve,
+            sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "model.source=/models/llama model.name=llama\n  slimline report\n"
         "  slimline register                    # after `dvc exp apply NAME`\n"
         "  slimline lineage @candidate\n  slimline promote @candidate --alias production\n"
-        "  slimline bisect --good @production --bad @candidate\n\n"
+        "  slimline bisect --good @production --bad @candidate\n"
+        "  slimline sweep prune.channel_ratio=0.25,0.5 quantize=gptq,rtn -j 2\n\n"
         "Set SLIMLINE_DEBUG=1 to see tracebacks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

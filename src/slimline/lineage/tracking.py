@@ -132,7 +132,10 @@ def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path | N
         experiment_id,
         run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
         tags={f"{TAG}pipeline_key": key, f"{TAG}stage": "pipeline",
-              f"{TAG}git_commit": git_commit() or "unknown"},
+              f"{TAG}git_commit": git_commit() or "unknown",
+              # The DVC experiment it runs (queued ones too): how `slimline sweep` finds
+              # and nests the pipelines of its points.
+              **({f"{TAG}experiment": exp} if (exp := os.environ.get("DVC_EXP_NAME")) else {})},
     )
     if params_file is not None and params_file.exists():
         client.log_artifact(run.info.run_id, str(params_file))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,25 @@ class RegisterSummary:
         return out
 
 
+@contextmanager
+def _register_lock(root: Path) -> Iterator[None]:
+    """One registration at a time per store: queued experiments (`slimline sweep -j N`)
+    register in parallel, and two that made the same artifact must find one version, not
+    create two (find-by-digest then create is not atomic)."""
+    import fcntl
+
+    from slimline.lineage.tracking import store_dir
+
+    path = store_dir(root) / "register.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def register_workspace(root: Path, *, model_name: str | None = None,
                        move_aliases: bool | None = None) -> RegisterSummary:
     """Register `root`'s stage artifacts in one `register` run and write `registry.json`.
@@ -87,8 +108,9 @@ def register_workspace(root: Path, *, model_name: str | None = None,
     move = exp is None if move_aliases is None else move_aliases
     params = {"registry": {"model_name": name}}
     with stage_run("register", params=params, experiment=tracking_experiment(root)) as run:
-        registered = register_pipeline(root, name, tracking_experiment(root),
-                                       move_aliases=move)
+        with _register_lock(root):
+            registered = register_pipeline(root, name, tracking_experiment(root),
+                                           move_aliases=move)
         final = registered[-1].version
         summary = RegisterSummary(name, final.version, move, exp.name if exp else None,
                                   exp.baseline_rev if exp else None, registered)
