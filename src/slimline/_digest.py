@@ -29,20 +29,24 @@ def combine(entries: Iterable[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def directory_digest(root: Path, known: dict[str, str] | None = None) -> str:
-    """sha256 over every content file below `root` (metadata files excluded).
+def file_digests(root: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """{relative path: sha256} of every content file below `root` (metadata files excluded).
 
     `known` maps relative paths to digests already computed while writing, so a file that
     was just hashed on its way in is not read a second time.
     """
     known = known or {}
-    entries = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    out = {}
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
-        if rel in METADATA_FILES:
-            continue
-        entries.append((rel, known.get(rel) or file_sha256(path)))
-    return combine(entries)
+        if rel not in METADATA_FILES:
+            out[rel] = known.get(rel) or file_sha256(path)
+    return out
+
+
+def directory_digest(root: Path, known: dict[str, str] | None = None) -> str:
+    """sha256 over every content file below `root` (see `file_digests`)."""
+    return combine(file_digests(root, known).items())
 
 
 def json_digest(obj: object) -> str:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from slimline._digest import directory_digest
+from slimline._digest import combine, file_digests
 from slimline.errors import SlimlineError
 
 METADATA_FILE = "slimline.json"
 CARD_FILE = "README.md"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Measurements that differ from run to run (timings, throughput, memory). They go to the
+# stage's MLflow run, never into the artifact: identical weights must make a byte-identical
+# artifact directory, so DVC sees the same hash and re-runs nothing downstream.
+VOLATILE_SUFFIXES = ("_seconds", "_per_s", "_time_s", "_memory_mb")
+# Run-specific fields kept readable in older artifacts but no longer written (schema 1).
+_RUN_FIELDS = ("mlflow_run_id", "created_at")
 _LIBRARIES = ("slimline", "torch", "transformers", "tokenizers", "safetensors", "peft",
               "llmcompressor", "compressed-tensors", "lm-eval", "mlflow", "dvc")
 
@@ -41,9 +46,9 @@ class ArtifactMetadata:
     metrics: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
-    mlflow_run_id: str | None = None
-    created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                   time.gmtime()))
+    files: dict[str, str] = field(default_factory=dict)  # {relative path: sha256}
+    mlflow_run_id: str | None = None  # schema 1 only; find the run by digest instead
+    created_at: str | None = None  # schema 1 only
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -53,8 +58,13 @@ class ArtifactMetadata:
                    for v in self.params.values())
 
     def write(self, directory: Path) -> Path:
+        """Write `slimline.json` deterministically: no run id, time or timing, so the same
+        weights and inputs give the same bytes (the MLflow run tagged with the digest keeps
+        those)."""
+        data = {k: v for k, v in asdict(self).items() if k not in _RUN_FIELDS}
+        data["metrics"] = stable_metrics(self.metrics)
         path = Path(directory) / METADATA_FILE
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod
@@ -70,6 +80,11 @@ class ArtifactMetadata:
         return cls(**known)
 
 
+def stable_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """`metrics` without the measurements that vary between identical runs."""
+    return {k: v for k, v in metrics.items() if not k.endswith(VOLATILE_SUFFIXES)}
+
+
 def write_model_card(directory: Path, meta: ArtifactMetadata, title: str,
                      lineage: str) -> Path:
     """A short README.md stating the artifact's lineage in words."""
@@ -81,13 +96,13 @@ def write_model_card(directory: Path, meta: ArtifactMetadata, title: str,
         f"- stage: `{meta.stage}`",
         f"- content digest (sha256): `{meta.digest}`",
         f"- parent digest: `{meta.parent_digest or 'none (root of the lineage)'}`",
+        f"- MLflow: the `{meta.stage}` run tagged `slimline.artifact_digest` = this digest",
     ]
     lines += [f"- input `{k}`: `{v}`" for k, v in sorted(meta.inputs.items())]
-    if meta.mlflow_run_id:
-        lines.append(f"- MLflow run: `{meta.mlflow_run_id}`")
-    if meta.metrics:
+    metrics = stable_metrics(meta.metrics)
+    if metrics:
         lines += ["", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.6g} |" for k, v in sorted(meta.metrics.items())]
+        lines += [f"| {k} | {v:.6g} |" for k, v in sorted(metrics.items())]
     lines += ["", "Load it with `transformers.AutoModelForCausalLM.from_pretrained(<this dir>)`.",
               ""]
     path = Path(directory) / CARD_FILE
@@ -101,11 +116,13 @@ def seal_artifact(directory: Path, *, stage: str, parent_digest: str | None,
                   known: dict[str, str] | None = None) -> ArtifactMetadata:
     """Digest a finished artifact's content files, then write its slimline.json and card.
 
-    `known` passes file digests already computed while writing (see `directory_digest`).
+    `known` passes file digests already computed while writing (see `file_digests`).
+    `run_id` stays on the returned object only: the run records the digest, not the reverse.
     """
-    meta = ArtifactMetadata(stage=stage, digest=directory_digest(directory, known=known),
+    files = file_digests(directory, known=known)
+    meta = ArtifactMetadata(stage=stage, digest=combine(files.items()),
                             parent_digest=parent_digest, params=params, metrics=metrics,
-                            inputs=inputs, mlflow_run_id=run_id)
+                            inputs=inputs, files=files, mlflow_run_id=run_id)
     meta.write(directory)
     write_model_card(directory, meta, title, story)
     return meta

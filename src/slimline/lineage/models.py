@@ -35,27 +35,47 @@ def find_logged_model(experiment_id: str, digest: str) -> Any | None:
     return found[0] if found else None
 
 
+# The stage run (tag slimline.stage) that writes each artifact (ArtifactMetadata.stage).
+PRODUCER_STAGES = {"base": "base", "pruned": "prune", "recovered": "recover",
+                   "quantized": "quantize"}
+
+
+def producer_run_id(meta: ArtifactMetadata, experiment_id: str) -> str | None:
+    """The latest finished run in this store that wrote `meta`'s artifact, found by its
+    digest (slimline.json names no run, so identical weights stay byte-identical); None
+    when the artifact came from elsewhere (a fresh clone with pulled artifacts)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if meta.mlflow_run_id:  # schema 1 artifacts named it
+        try:
+            return mlflow.get_run(meta.mlflow_run_id).info.run_id
+        except MlflowException:
+            return None
+    stage = PRODUCER_STAGES.get(meta.stage, meta.stage)
+    runs = mlflow.search_runs(
+        [experiment_id], output_format="list", max_results=1,
+        filter_string=f"tags.`{TAG}stage` = '{stage}' and "
+        f"tags.`{TAG}artifact_digest` = '{meta.digest}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"])
+    return runs[0].info.run_id if runs else None
+
+
 def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: str,
                      root: Path) -> Any:
     """Find or create the external logged model of the artifact in `directory`."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     existing = find_logged_model(experiment_id, meta.digest)
     if existing is not None:
         return existing
-    source_run = meta.mlflow_run_id
-    if source_run:
-        try:  # an artifact built against another store keeps a run id this one lacks
-            mlflow.get_run(source_run)
-        except MlflowException:
-            source_run = None
+    source_run = producer_run_id(meta, experiment_id)
     tags = {
         f"{TAG}stage": meta.stage,
         f"{TAG}artifact_digest": meta.digest,
         f"{TAG}parent_digest": meta.parent_digest or "",
         f"{TAG}location": artifact_location(directory, root),
-        f"{TAG}stage_run_id": meta.mlflow_run_id or "",
+        f"{TAG}stage_run_id": source_run or "",
         **{f"{TAG}input.{k}": v for k, v in meta.inputs.items()},
     }
     params = {k: "null" if v is None else str(v)

@@ -14,7 +14,7 @@ import yaml
 
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
-from slimline.lineage.models import artifact_location, logged_model_for
+from slimline.lineage.models import artifact_location, logged_model_for, producer_run_id
 from slimline.lineage.tracking import configure, git_commit
 from slimline.paths import METRICS, artifact_dir
 from slimline.registry.experiment import (
@@ -32,6 +32,9 @@ STAGE_SECTIONS = {"base": "model", "pruned": "prune", "recovered": "recover",
                   "quantized": "quantize"}
 MANAGED_ALIASES = (*STAGE_SECTIONS, CANDIDATE)  # moved by registration, never by hand
 BASE_DIGEST, BASE_NAME, BASE_SOURCE = TAG + "base_digest", TAG + "base_name", TAG + "base_source"
+# A version registered from pulled artifacts (git + DVC) whose stage run is in another store.
+ORIGIN = TAG + "origin"
+RUN_NOT_IN_STORE = "rebuilt from dvc.lock and slimline.json; the original run is not in this store"
 
 
 @dataclass
@@ -183,6 +186,8 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
             if md5:
                 client.set_logged_model_tags(logged.model_id, {f"{TAG}dvc_md5": md5})
+            # None in a fresh clone: the artifact was pulled, its run is in another store.
+            stage_run = producer_run_id(meta, experiment_id)
             tags = {
                 f"{TAG}stage": stage, f"{TAG}artifact_digest": meta.digest,
                 f"{TAG}parent_digest": meta.parent_digest or "",
@@ -190,7 +195,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 f"{TAG}calibration_digest": meta.inputs.get("calibration_tokens",
                                                             meta.inputs.get("calibration", "")),
                 f"{TAG}git_commit": commit, f"{TAG}location": location,
-                f"{TAG}dvc_md5": md5 or "", f"{TAG}stage_run_id": meta.mlflow_run_id or "",
+                f"{TAG}dvc_md5": md5 or "", f"{TAG}stage_run_id": stage_run or "",
                 f"{TAG}eval_run_id": _eval_run(client, experiment_id, stage, meta.digest) or "",
                 f"{TAG}model_id": logged.model_id,
                 f"{TAG}params": json.dumps(meta.params, sort_keys=True),
@@ -200,6 +205,8 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 f"{TAG}stages_skipped": ",".join(skipped),
                 **base, **eval_tags, **(exp.tags(only=not move) if exp else {}),
             }
+            if stage_run is None:
+                tags[ORIGIN] = RUN_NOT_IN_STORE
             # register_model (not create_model_version) also links the logged model to the
             # version, so the UI shows it on both pages.
             mv = mlflow.register_model(f"models:/{logged.model_id}", model_name, tags=tags)

@@ -21,7 +21,7 @@ from slimline._atomic import write_text_atomic
 from slimline.registry.experiment import EXPERIMENT, current_experiment
 from slimline.registry.graph import draw_lineage
 from slimline.registry.refs import lineage_chain
-from slimline.registry.register import Registered, register_pipeline
+from slimline.registry.register import ORIGIN, Registered, register_pipeline
 
 REGISTRY_FILE = "registry.json"
 
@@ -59,6 +59,10 @@ class RegisterSummary:
             state = "skipped (same artifact)" if r.skipped else (
                 "new" if r.created else "adopted" if r.adopted else "exists")
             out.append(f"{r.stage:<10} {self.registered_model} v{r.version.version}  {state}")
+        pulled = [r.stage for r in self.registered if r.version.tags.get(ORIGIN)]
+        if pulled:
+            out.append(f"registered from dvc.lock and slimline.json: {', '.join(pulled)} "
+                       "(their original runs are not in this store)")
         if self.aliases_moved:
             out.append(f"aliases moved: stage aliases and @candidate → v{self.final_version}")
         else:
@@ -117,10 +121,13 @@ def register_workspace(root: Path, *, model_name: str | None = None,
         record = summary.as_dict()
         run.set_tags({"registered_model": name, "candidate_version": final.version,
                       "aliases_moved": str(move).lower(), "experiment": summary.experiment,
-                      "registered_versions": json.dumps(record["stages"], sort_keys=True)})
+                      "registered_versions": json.dumps(record["stages"], sort_keys=True),
+                      "runs_not_in_store": ",".join(r.stage for r in registered
+                                                    if r.version.tags.get(ORIGIN))})
         with tempfile.TemporaryDirectory() as tmp:
             image = draw_lineage(lineage_chain(final), Path(tmp) / "lineage.png")
             run.log_artifact(image, "lineage")
+            # Empty for versions rebuilt from pulled artifacts (the run is in another store).
             stage_run_id = final.tags.get("slimline.stage_run_id")
             if stage_run_id:
                 from mlflow.tracking import MlflowClient
