@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ def atomic_directory(target: Path) -> Iterator[Path]:
 
     On any exception the temporary directory is removed and `target` is left untouched, so
     a failed stage never leaves a half-written artifact for DVC or a later stage to pick up.
+    Files are only ever created in the new directory, so a previous `target` whose files
+    are hard links into the DVC cache is moved aside and removed, never written through.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -35,9 +38,19 @@ def atomic_directory(target: Path) -> Iterator[Path]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one rename, so readers never see half a file."""
+    """Replace `path` with `text` in one rename, so readers never see half a file.
+
+    The text goes into a new file (a fresh inode), never into `path` itself: when `path` is
+    hard-linked to a DVC cache entry, the cache keeps its bytes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would differ from a plain write_text
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -17,11 +17,12 @@ from slimline.cli import (
     rollback,
     serve,
     sweep,
+    verify,
 )
 from slimline.cli.errors import run_main
 
 COMMANDS = (compose, report, register, lineage, promote, rollback, bisect, load, serve,
-            sweep)
+            sweep, verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  slimline register                    # after `dvc exp apply NAME`\n"
         "  slimline lineage @candidate\n  slimline promote @candidate --alias production\n"
         "  slimline bisect --good @production --bad @candidate\n"
+        "  slimline verify --all && dvc push    # no damaged file reaches the remote\n"
         "  slimline sweep prune.channel_ratio=0.25,0.5 quantize=gptq,rtn -j 2\n\n"
         "Set SLIMLINE_DEBUG=1 to see tracebacks.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -237,12 +237,17 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
     """Open the MLflow run of one stage execution, nested under the pipeline's parent run.
 
     Logs exactly `params` (flattened), the lineage tags, and on exit the wall time and peak
-    memory; a failure marks the run (and the parent) FAILED and is re-raised.
+    memory; a failure marks the run (and the parent) FAILED and is re-raised. First it
+    checks the artifacts the stage depends on against their producers' digests and refuses
+    a damaged one (`slimline.integrity`).
     """
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from slimline.integrity import check_stage_inputs
+
     root = project_root()
+    check_stage_inputs(dvc_stage or stage, root)
     experiment_id = configure(experiment, root)
     client = MlflowClient()
     key = pipeline_key()
