@@ -5,7 +5,8 @@ re-runs can produce byte-identical weights; evaluating either again would only r
 same numbers. The key is a sha256 over everything that decides the result: the model's content
 digest, the suite's configuration, the bytes of every file the tasks read, the device, and
 the versions of the libraries and of slimline's task definitions. The results live under
-`.slimline/evals/` in the project (git- and DVC-ignored), one JSON file per key.
+`.slimline/evals/` in the project (git- and DVC-ignored), one JSON file per key; experiments
+of the project (`dvc exp run --queue`, a sweep's points) share the project's.
 """
 
 from __future__ import annotations
@@ -37,9 +38,19 @@ def result_key(model_digest: str, cfg: EvalConfig, data_files: list[Path], devic
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def cache_dir(root: Path) -> Path:
+    """`.slimline/evals/` of the project. A queued or `--temp` `dvc exp run` runs in a copy
+    under `.dvc/tmp/exps/` with `DVC_ROOT` naming its repository (and `DVC_EXP_NAME` set):
+    it uses the repository's, so experiments that share a model evaluate it once. DVC's run
+    cache cannot: it skips stages with `cache: false` outputs such as `evals/<stage>.json`."""
+    if os.environ.get("DVC_EXP_NAME") and os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve() / CACHE_DIR
+    return Path(root) / CACHE_DIR
+
+
 def load_result(root: Path, key: str) -> EvalResult | None:
     """The result stored under `key`, or None."""
-    path = Path(root) / CACHE_DIR / f"{key}.json"
+    path = cache_dir(root) / f"{key}.json"
     if not path.is_file():
         return None
     doc = json.loads(path.read_text())
@@ -57,7 +68,7 @@ def store_result(root: Path, key: str, result: EvalResult) -> None:
            "device": result.device, "lm_eval": result.lm_eval,
            "inputs": [{"task": i.task, "path": os.path.relpath(Path(i.path).resolve(), root),
                        "kind": i.kind} for i in result.inputs]}
-    path = root / CACHE_DIR / f"{key}.json"
+    path = cache_dir(root) / f"{key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(doc, default=handle_non_serializable) + "\n")
 
