@@ -1,0 +1,218 @@
+"""Cost of each stage against model size, on randomly initialised models of real shapes.
+
+Usage: python bench/scale.py [--models llama-10m,llama-100m,qwen2.5-0.5b] [--stages prune]
+       [--workdir DIR] [--keep]
+Builds bf16 checkpoints from transformers configs (no weights can be downloaded), runs each
+stage's library function on each in a fresh subprocess (so peak RSS is that stage's alone),
+and writes bench/results/scale.{json,md,png} with wall time and peak RSS against parameter
+count and weight bytes, plus fitted growth exponents (cost ∝ params^k). Stages are entries of
+`STAGES`: recover, quantize and eval can be added as further child functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# name -> (architecture, config overrides). qwen2.5-0.5b is Qwen/Qwen2.5-0.5B's config.json.
+MODELS = {
+    "llama-10m": ("llama", dict(vocab_size=8192, hidden_size=384, intermediate_size=1024,
+                                num_hidden_layers=4, num_attention_heads=6,
+                                num_key_value_heads=2)),
+    "llama-100m": ("llama", dict(vocab_size=32000, hidden_size=768, intermediate_size=2048,
+                                 num_hidden_layers=8, num_attention_heads=12,
+                                 num_key_value_heads=4)),
+    "qwen2.5-0.5b": ("qwen2", dict(vocab_size=151936, hidden_size=896, intermediate_size=4864,
+                                   num_hidden_layers=24, num_attention_heads=14,
+                                   num_key_value_heads=2, tie_word_embeddings=True,
+                                   max_position_embeddings=32768, rope_theta=1000000.0,
+                                   rms_norm_eps=1e-6)),
+}
+TOKENIZER_VOCAB = 4096  # a byte-level BPE trained on the corpus; ids stay below every vocab
+
+
+def build_checkpoint(name: str, out: Path) -> None:
+    """A randomly initialised bf16 checkpoint with a tokenizer and a base `slimline.json`."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    from slimline.base._tiny import train_tokenizer
+    from slimline.data.corpus import build_corpus
+    from slimline.lineage.metadata import seal_artifact
+
+    arch, overrides = MODELS[name]
+    tokenizer = train_tokenizer(build_corpus().train, TOKENIZER_VOCAB)
+    config = {"llama": LlamaConfig, "qwen2": Qwen2Config}[arch](
+        **{"max_position_embeddings": 4096, **overrides},
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    seal_artifact(out, stage="base", parent_digest=None, params={"bench": name}, metrics={},
+                  inputs={}, run_id=None, title=f"{name} (random)", story="bench/scale.py")
+
+
+def child_prune(parent: Path, work: Path) -> dict:
+    """Exactly what the prune stage's library call does, with the default `prune` params."""
+    from slimline.config import PruneConfig
+    from slimline.data.corpus import build_corpus
+    from slimline.prune.build import prune_checkpoint
+
+    texts = list(build_corpus().train[:256])  # as many documents as the default split
+    start = time.perf_counter()
+    result = prune_checkpoint(parent, work / "pruned", PruneConfig(), texts=texts, params={},
+                              inputs={})
+    out = {"seconds": time.perf_counter() - start,
+           **{k: result.metrics[k] for k in ("importance_seconds", "importance_tokens_per_s",
+                                             "params_removed_share") if k in result.metrics}}
+    meta = json.loads((work / "pruned" / "slimline.json").read_text())
+    return {**out, "device": meta["inputs"]["device"],
+            "compute_dtype": meta["inputs"]["compute_dtype"]}
+
+
+STAGES = {"prune": child_prune}
+
+
+def _child(stage: str, parent: str, work: str) -> None:
+    t0 = time.perf_counter()
+    record = STAGES[stage](Path(parent), Path(work))
+    record["process_seconds"] = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU time does not grow when other work shares the machine; wall time does.
+    record["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    # ru_maxrss is the high-water mark of this process's resident set, in KiB on Linux.
+    record["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print("RESULT " + json.dumps(record))
+
+
+def _weights(directory: Path) -> tuple[int, int]:
+    from slimline.checkpoint import count_parameters
+
+    size = sum(p.stat().st_size for p in directory.glob("*.safetensors"))
+    return count_parameters(directory), size
+
+
+def run(models: list[str], stages: list[str], workdir: Path) -> list[dict]:
+    rows = []
+    for name in models:
+        ckpt = workdir / name / "base"
+        if not (ckpt / "slimline.json").exists():
+            build_checkpoint(name, ckpt)
+        params, size = _weights(ckpt)
+        for stage in stages:
+            work = Path(tempfile.mkdtemp(dir=workdir))
+            print(f"{name}: {stage} ({params / 1e6:.0f} M params, {size / 1e9:.2f} GB)",
+                  flush=True)
+            proc = subprocess.run([sys.executable, __file__, "--child", stage, str(ckpt),
+                                   str(work)], capture_output=True, text=True,
+                                  env={**os.environ, "TQDM_DISABLE": "1"})
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                sys.exit(f"{name} {stage} failed:\n{proc.stderr[-3000:]}")
+            rec = json.loads(lines[-1][7:])
+            rows.append({"model": name, "stage": stage, "arch": MODELS[name][0],
+                         "num_parameters": params, "weight_bytes": size, **rec,
+                         "rss_over_weights": rec["peak_rss_bytes"] / size})
+            print(f"  {rec['seconds']:.1f} s, peak RSS {rec['peak_rss_bytes'] / 1e9:.2f} GB "
+                  f"= {rows[-1]['rss_over_weights']:.2f}x weights", flush=True)
+    return rows
+
+
+def _exponent(rows: list[dict], key: str) -> float | None:
+    """k in key ∝ num_parameters^k, least squares on log-log."""
+    import numpy as np
+
+    rows = [r for r in rows if key in r]
+    if len(rows) < 2:
+        return None
+    x = np.log([r["num_parameters"] for r in rows])
+    y = np.log([r[key] for r in rows])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def write_report(rows: list[dict], out: Path) -> None:
+    """scale.json (raw rows and exponents), scale.md (table) and scale.png (log-log plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    stages = sorted({r["stage"] for r in rows})
+    fits = {s: {k: _exponent([r for r in rows if r["stage"] == s], k)
+                for k in ("seconds", "cpu_seconds", "peak_rss_bytes")} for s in stages}
+    (out / "scale.json").write_text(json.dumps({"rows": rows, "exponents": fits,
+                                                "cpus": os.cpu_count()}, indent=2) + "\n")
+    lines = ["# Stage cost against model size", "",
+             "Randomly initialised bf16 checkpoints, default stage params, one fresh process per "
+             f"run, {os.cpu_count()} CPUs. Written by `bench/scale.py`.", "",
+             "| model | stage | params | weights | wall time | CPU time | peak RSS | "
+             "RSS / weights | device, compute dtype |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['stage']} | {r['num_parameters'] / 1e6:.1f} M | "
+                     f"{r['weight_bytes'] / 1e9:.3f} GB | {r['seconds']:.1f} s | "
+                     f"{r.get('cpu_seconds', float('nan')):.0f} s | "
+                     f"{r['peak_rss_bytes'] / 1e9:.2f} GB | {r['rss_over_weights']:.2f}× | "
+                     f"{r['device']}, {r['compute_dtype']} |")
+    lines += ["", "Fitted growth exponents k (cost ∝ params^k):", ""]
+    lines += [f"- {s}: " + ", ".join(f"{label} k = {f[key]:.2f}" for key, label in (
+        ("seconds", "wall time"), ("cpu_seconds", "CPU time"), ("peak_rss_bytes", "peak RSS"))
+        if f[key] is not None) for s, f in fits.items()]
+    (out / "scale.md").write_text("\n".join(lines) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for s in stages:
+        sel = [r for r in rows if r["stage"] == s]
+        n = [r["num_parameters"] for r in sel]
+        axes[0].loglog(n, [r["seconds"] for r in sel], "o-", label=s)
+        axes[1].loglog(n, [r["peak_rss_bytes"] / 1e9 for r in sel], "o-", label=f"{s} peak RSS")
+    sel = sorted(rows, key=lambda r: r["num_parameters"])
+    n = [r["num_parameters"] for r in sel]
+    axes[1].loglog(n, [r["weight_bytes"] / 1e9 for r in sel], "k--", label="weights")
+    axes[1].loglog(n, [3 * r["weight_bytes"] / 1e9 for r in sel], "r:", label="3x weights")
+    for ax, title in zip(axes, ("wall time (s)", "peak RSS (GB)"), strict=True):
+        ax.set_xlabel("parameters")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "scale.png", dpi=120)
+    for s, f in fits.items():
+        if f["seconds"] is not None:
+            print(f"{s}: time ∝ params^{f['seconds']:.2f}, "
+                  f"peak RSS ∝ params^{f['peak_rss_bytes']:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--stages", default="prune")
+    ap.add_argument("--workdir", type=Path, help="where checkpoints go (default: a temp dir)")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return _child(*args.child)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="slimline-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = run(args.models.split(","), args.stages.split(","), workdir)
+    # Runs of other models or stages recorded earlier stay in the report.
+    done = {(r["model"], r["stage"]) for r in rows}
+    old = RESULTS / "scale.json"
+    kept = [r for r in json.loads(old.read_text())["rows"]
+            if (r["model"], r["stage"]) not in done] if old.exists() else []
+    order = list(MODELS)
+    write_report(sorted(kept + rows, key=lambda r: (r["stage"], order.index(r["model"]))),
+                 RESULTS)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
