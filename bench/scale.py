@@ -139,22 +139,23 @@ def _exponent(rows: list[dict], key: str) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def write_report(rows: list[dict], out: Path) -> None:
+def write_report(rows: list[dict], out: Path, note: str = "") -> None:
     """scale.json (raw rows and exponents), scale.md (table) and scale.png (log-log plot)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     out.mkdir(parents=True, exist_ok=True)
     stages = sorted({r["stage"] for r in rows})
     fits = {s: {k: _exponent([r for r in rows if r["stage"] == s], k)
                 for k in ("seconds", "cpu_seconds", "peak_rss_bytes")} for s in stages}
-    (out / "scale.json").write_text(json.dumps({"rows": rows, "exponents": fits,
+    (out / "scale.json").write_text(json.dumps({"rows": rows, "exponents": fits, "note": note,
                                                 "cpus": os.cpu_count()}, indent=2) + "\n")
     lines = ["# Stage cost against model size", "",
              "Randomly initialised bf16 checkpoints, default stage params, one fresh process per "
-             f"run, {os.cpu_count()} CPUs. Written by `bench/scale.py`.", "",
+             f"run, {os.cpu_count()} CPUs. Written by `bench/scale.py`. {note}".rstrip(), "",
              "| model | stage | params | weights | wall time | CPU time | peak RSS | "
              "RSS / weights | device, compute dtype |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -167,18 +168,22 @@ def write_report(rows: list[dict], out: Path) -> None:
     lines += [f"- {s}: " + ", ".join(f"{label} k = {f[key]:.2f}" for key, label in (
         ("seconds", "wall time"), ("cpu_seconds", "CPU time"), ("peak_rss_bytes", "peak RSS"))
         if f[key] is not None) for s, f in fits.items()]
+    lines += [f"\n{r['model']} {r['stage']}: {r['note']}" for r in rows if r.get("note")]
     (out / "scale.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for s in stages:
         sel = [r for r in rows if r["stage"] == s]
         n = [r["num_parameters"] for r in sel]
-        axes[0].loglog(n, [r["seconds"] for r in sel], "o-", label=s)
+        axes[0].loglog(n, [r["seconds"] for r in sel], "o-", label=f"{s} wall")
+        axes[0].loglog(n, [r.get("cpu_seconds", float("nan")) for r in sel], "s--",
+                       label=f"{s} CPU")
         axes[1].loglog(n, [r["peak_rss_bytes"] / 1e9 for r in sel], "o-", label=f"{s} peak RSS")
     sel = sorted(rows, key=lambda r: r["num_parameters"])
     n = [r["num_parameters"] for r in sel]
     axes[1].loglog(n, [r["weight_bytes"] / 1e9 for r in sel], "k--", label="weights")
     axes[1].loglog(n, [3 * r["weight_bytes"] / 1e9 for r in sel], "r:", label="3x weights")
-    for ax, title in zip(axes, ("wall time (s)", "peak RSS (GB)"), strict=True):
+    for ax, title in zip(axes, ("time (s)", "peak RSS (GB)"), strict=True):
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("parameters")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
@@ -196,10 +201,16 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--stages", default="prune")
     ap.add_argument("--workdir", type=Path, help="where checkpoints go (default: a temp dir)")
+    ap.add_argument("--note", default="", help="measurement conditions, for the report")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite scale.md/png from scale.json without running anything")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
+    if args.report_only:
+        return write_report(json.loads((RESULTS / "scale.json").read_text())["rows"], RESULTS,
+                            args.note)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="slimline-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rows = run(args.models.split(","), args.stages.split(","), workdir)
@@ -210,7 +221,7 @@ def main() -> None:
             if (r["model"], r["stage"]) not in done] if old.exists() else []
     order = list(MODELS)
     write_report(sorted(kept + rows, key=lambda r: (r["stage"], order.index(r["model"]))),
-                 RESULTS)
+                 RESULTS, args.note)
 
 
 if __name__ == "__main__":
