@@ -85,3 +85,10 @@ def test_grid_file(tmp_path):
     path.write_text("grdi: {}\n")
     with pytest.raises(SlimlineError, match="unknown keys"):
         load_grid_file(path)
+
+
+def test_shipped_sweep_file_is_the_issue_grid():
+    from tests.conftest import REPO
+
+    overrides, defaults = load_grid_file(REPO / "conf" / "sweep" / "channels.yaml")
+    assert len(expand(overrides)) == 6 and defaults == {"jobs": 2}

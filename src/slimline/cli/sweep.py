@@ -4,6 +4,7 @@ passes every gate becomes the candidate."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "sweep a grid of recipes on DVC's queue and make the smallest passing model @candidate"
@@ -57,5 +58,10 @@ def run(args: argparse.Namespace) -> None:
     jobs = args.jobs or int(defaults.get("jobs", 2))
     if jobs < 1:
         raise SlimlineError("--jobs must be at least 1.")
-    run_sweep(root, overrides, jobs=jobs, alias=args.alias or defaults.get("alias", "candidate"),
-              poll_s=args.poll)
+    try:
+        run_sweep(root, overrides, jobs=jobs,
+                  alias=args.alias or defaults.get("alias", "candidate"), poll_s=args.poll)
+    except KeyboardInterrupt:
+        print("\ninterrupted: points already queued keep running on DVC's queue (`dvc queue "
+              "status`); run the same `slimline sweep` again to continue.", file=sys.stderr)
+        sys.exit(130)
