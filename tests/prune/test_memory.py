@@ -42,7 +42,10 @@ for estimator in sys.argv[2:]:
     extra[estimator] = status("VmHWM") - base
 print(json.dumps(extra))
 """
-BOUNDS = {"taylor_vector": 0.5, "taylor_first": 1.8}
+# Beyond the model, one layer is held upcast to fp32 with its fp32 gradients (about 0.6x the
+# bf16 weights of this 6-layer model), and taylor_first adds the summed gradients in bf16
+# (0.9x); the old code needed 4x or more for either.
+BOUNDS = {"taylor_vector": 1.0, "taylor_first": 2.0}
 
 
 @pytest.fixture(scope="module")
