@@ -125,7 +125,8 @@ def test_speed_is_compared_only_within_one_side_by_side_measurement(project):
         digests)))
     report, files = publish_report(project, log=False)
     text = files[0].read_text()
-    assert "Measured on cpu: test with transformers on cpu, t0 to t1" in text
+    assert "## Speed, one side-by-side measurement\n\nMeasured on cpu: test with " \
+        "transformers on cpu, t0 to t1" in text
     assert "| pruned | 1,200 | 1.20 | 110.0 | 1.10 |" in text
     assert json.loads(files[1].read_text())["speed"]["stages"]["pruned"]["prefill_vs_base"] \
         == pytest.approx(1.2)

@@ -89,9 +89,10 @@ def hardware_fit(report: Report):
     for gib in section.cfg.gpus_gib:
         usable = section.cfg.utilization * gib - section.cfg.reserve_gib
         ax.axvline(usable, color="tab:red", linestyle="--", linewidth=0.8)
-        ax.annotate(f"{gib:g} GiB GPU", (usable, 1.0), xycoords=("data", "axes fraction"),
+        ax.annotate(f"{gib:g} GiB GPU", (usable, 0.97), xycoords=("data", "axes fraction"),
                     rotation=90, va="top", ha="right", fontsize=7, color="tab:red")
     ax.set_xscale("log")
+    ax.set_xlim(left=min(weights) / 4)  # log-scale bars start at the left edge: show them all
     ax.invert_yaxis()
     ax.set_xlabel(f"GiB (dashed: {section.cfg.utilization:g} × GPU memory)", fontsize=8)
     ax.tick_params(labelsize=8)

@@ -58,7 +58,7 @@ class SpeedSection:
             return (head + f"No side-by-side measurement ({SPEED_FILE}): run `dvc repro speed`. "
                     "Speeds timed by separate evaluations are not compared across stages.\n")
         m = self.measurement
-        lines = [f"Measured on {m.get('device')} with {m.get('runtime')}, "
+        lines = [head + f"Measured on {m.get('device')} with {m.get('runtime')}, "
                  f"{m.get('started')} to {m.get('finished')}: every stage loaded in one process "
                  f"and timed in turns ({m.get('rounds')} rounds of {m.get('repeats')} runs; "
                  f"{m.get('prompt_tokens')}-token prompt, {m.get('new_tokens')} new tokens, "
@@ -113,8 +113,10 @@ class FitSection:
                 "missing": self.missing}
 
     def markdown(self) -> str:
+        cache = ("in the checkpoint's dtype" if self.cfg.cache_dtype == "auto"
+                 else f"in {self.cfg.cache_dtype}")
         text = (f"## Hardware fit\n\nWeights (the checkpoint's safetensors bytes) plus KV cache "
-                f"({self.cfg.cache_dtype} cache dtype) per stage and context.\n\n")
+                f"({cache}) per stage and context.\n\n")
         text += fit_markdown(self.rows, utilization=self.cfg.utilization,
                              reserve_gib=self.cfg.reserve_gib)
         if self.missing:
