@@ -1,6 +1,9 @@
-"""`slimline report`: every model stage's metrics with deltas against the base, and plots."""
+"""`slimline report`: every model stage's metrics with deltas and recovery against the base,
+speed from one side-by-side measurement, which model fits which GPU, and plots."""
 
 from slimline.report.build import REPORTS, write_report
+from slimline.report.fit import fit_rows, kv_cache_bytes, weight_bytes
 from slimline.report.table import MODEL_STAGES, Report, load_report, retention
 
-__all__ = ["MODEL_STAGES", "REPORTS", "Report", "load_report", "retention", "write_report"]
+__all__ = ["MODEL_STAGES", "REPORTS", "Report", "fit_rows", "kv_cache_bytes", "load_report",
+           "retention", "weight_bytes", "write_report"]
