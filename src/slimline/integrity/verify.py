@@ -80,6 +80,9 @@ def _cache(root: Path):
 def _check_workspace(t: Target, root: Path, state: HashState, report: Report) -> set[str]:
     rec = recorded(t.directory) if t.directory and t.directory.is_dir() else None
     if rec is None:
+        if t.directory is not None and not t.directory.exists():
+            report.findings.append(Finding("workspace", t.label, "not in the workspace: "
+                                           "`dvc checkout` or `dvc pull`", damage=False))
         return set()
     if t.digest and rec.digest != t.digest:
         report.findings.append(Finding("registry", t.label, f"{t.directory.relative_to(root)} "
