@@ -22,6 +22,7 @@ from slimline.sweep.grid import Point, expand, make_points, waves
 from slimline.sweep.report import Verdict, write
 
 POLL_S = 5.0
+KICK_S = 30.0  # how long a queued point may wait for a missing worker
 
 
 @dataclass
@@ -125,12 +126,22 @@ def run_sweep(root: Path, overrides: Sequence[str], *, jobs: int = 2,
         return live
 
     def wait(wanted: list[str]) -> None:
+        """Start up to `jobs` workers for `wanted` and wait until none is queued or running."""
+        workers = min(jobs, len(wanted))
+        queue.start(root, workers)
+        kicked = time.monotonic()
         while True:
             live = look()
             open_ = [n for n in wanted if n not in outcomes and live.get(n) in
                      ("Queued", "Running")]
             if not open_:
                 break
+            running = sum(live.get(n) == "Running" for n in open_)
+            if running < min(workers, len(open_)) and time.monotonic() - kicked > KICK_S:
+                # DVC may count a worker that was just exiting (idle workers stop after
+                # 10 s) and start none in its place: start the missing ones again.
+                queue.start(root, workers)
+                kicked = time.monotonic()
             time.sleep(poll_s)
         for name in wanted:
             if name not in outcomes and name not in failed:
@@ -141,7 +152,6 @@ def run_sweep(root: Path, overrides: Sequence[str], *, jobs: int = 2,
     inflight = [n for n, s in live.items() if s in ("Queued", "Running")]
     if inflight:  # an interrupted sweep's points still on the queue
         echo(f"waiting for {len(inflight)} point(s) already queued")
-        queue.start(root, jobs)
         wait(inflight)
     pending = [p for p in points if p.name not in outcomes and p.name not in inflight]
     queue.remove(root, [p.name for p in pending if live.get(p.name) == "Failed"])
@@ -152,7 +162,6 @@ def run_sweep(root: Path, overrides: Sequence[str], *, jobs: int = 2,
         echo(f"wave {i}/{len(plan)}: " + ", ".join(p.name for p in wave))
         for point in wave:
             queue.enqueue(root, point)
-        queue.start(root, min(jobs, len(wave)))
         ran += [p.name for p in wave]
         wait([p.name for p in wave])
 
