@@ -51,9 +51,11 @@ def test_dry_run_prints_a_vllm_command_matching_the_checkpoint(project, capsys):
     assert config["quantization_config"]["quant_method"] == "compressed-tensors"
     assert argv[:2] == ["vllm", "serve"]
     assert json.loads((Path(directory) / "config.json").read_text()) == config
+    # The tiny model is stored in float32; vLLM's quantized kernels need 16-bit activations.
+    assert config["dtype"] == "float32"
     assert line.endswith(
-        "--served-model-name demo demo/4 --quantization compressed-tensors --dtype "
-        f"{config['dtype']} --max-model-len {config['max_position_embeddings']}")
+        "--served-model-name demo demo/4 --quantization compressed-tensors --dtype bfloat16 "
+        f"--max-model-len {config['max_position_embeddings']}")
 
 
 def test_an_unquantized_base_gets_no_quantization_and_extra_args_pass_through(project,
@@ -62,7 +64,7 @@ def test_an_unquantized_base_gets_no_quantization_and_extra_args_pass_through(pr
           "--vllm-args=--port 8001"])
     argv = shlex.split(capsys.readouterr().out.splitlines()[0])
     assert "--quantization" not in argv
-    assert argv[3:6] == ["--served-model-name", "tiny", "--dtype"]
+    assert argv[3:7] == ["--served-model-name", "tiny", "--dtype", "float32"]
     assert argv[-2:] == ["--port", "8001"]
 
 

@@ -34,7 +34,8 @@ def vllm_command(directory: Path, served_names: list[str],
 
     Returns:
         argv: `--quantization` when config.json has a quantization_config, `--dtype` from its
-        torch dtype and `--max-model-len` from max_position_embeddings.
+        torch dtype (bfloat16 for a quantized float32 checkpoint: vLLM's quantized kernels
+        need 16-bit activations) and `--max-model-len` from max_position_embeddings.
     """
     path = Path(directory) / "config.json"
     if not path.exists():
@@ -50,6 +51,10 @@ def vllm_command(directory: Path, served_names: list[str],
                                 "--quantization yourself after `--`.")
         argv += ["--quantization", _VLLM_QUANTIZATION[quantization]]
     dtype = config.get("dtype") or config.get("torch_dtype")  # transformers 5 writes `dtype`
+    if dtype == "float32" and quantization:
+        # vLLM's quantized kernels take 16-bit activations only (compressed-tensors W4A16 and
+        # FP8 refuse float32), so a float32 checkpoint's quantized child runs in bfloat16.
+        dtype = "bfloat16"
     if dtype:
         argv += ["--dtype", str(dtype)]
     if config.get("max_position_embeddings"):
