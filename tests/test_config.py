@@ -32,6 +32,9 @@ def test_unknown_group_option_lists_the_valid_ones():
     ("+model.hidden_sise=64", r"model.hidden_sise: Extra inputs are not permitted"),
     ("model.num_attention_heads=3", "hidden_size must be divisible by num_attention_heads"),
     ("eval.batch_size=0", r"eval.batch_size: Input should be greater than 0"),
+    ("runtime.device=gpu", r"runtime.device: String should match pattern"),
+    ("runtime.dtype=fp8", r"runtime.dtype: Input should be 'auto', 'bfloat16'"),
+    ("runtime.threads=0", r"runtime.threads: Input should be greater than 0"),
 ])
 def test_invalid_values_name_the_key(override, message):
     with pytest.raises(SlimlineError, match=message):

@@ -283,6 +283,37 @@ class RegistryConfig(_Section):
                 for metric, least in (metrics or {}).items()}
 
 
+class RuntimeConfig(_Section):
+    """Where every model stage (prune, recover, quantize, eval) computes, and in what.
+
+    Checkpoints keep their stored dtype on disk whatever the compute dtype
+    (`slimline.runtime.resolve` makes the decision).
+
+    Example (conf/runtime/default.yaml)::
+
+        device: auto        # cuda when torch sees a GPU, else cpu
+        dtype: auto         # bf16 on CUDA and on CPUs with native bf16, fp32 otherwise
+        threads: null
+    """
+
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Compute dtype: auto = bf16 on CUDA with bf16 support and on CPUs "
+        "with native bf16, fp32 otherwise.")
+    threads: int | None = Field(None, gt=0, description="torch CPU threads; null = all cores.")
+
+    def resolve(self):
+        """(torch.device, compute torch.dtype) for this machine; sets the thread count."""
+        import torch
+
+        from slimline import runtime
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return runtime.resolve(self.device, self.dtype)
+
+
 class SkippedStage(_Section):
     """A stage that is not part of this pipeline (`method: none`)."""
 
@@ -400,6 +431,7 @@ class Params(_Section):
     eval: EvalConfig
     registry: RegistryConfig
     report: ReportConfig = ReportConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @model_validator(mode="after")
     def _suite_fits_data(self) -> Params:

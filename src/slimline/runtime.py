@@ -69,3 +69,18 @@ def resolve(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, to
 def dtype_name(dtype: torch.dtype) -> str:
     """"float32" for torch.float32: the name recorded in slimline.json."""
     return str(dtype).removeprefix("torch.")
+
+
+def record(device: torch.device, dtype: torch.dtype) -> dict[str, str]:
+    """What slimline.json's inputs and the MLflow run record about where a stage computed.
+
+    Only stable values: the device type ("cuda", not "cuda:1", and no GPU model name), so
+    identical weights computed on different machines of the same kind seal identically.
+    """
+    return {"device": device.type, "compute_dtype": dtype_name(dtype)}
+
+
+def run_tags(inputs: dict[str, str]) -> dict[str, str]:
+    """MLflow tags `runtime.device` / `runtime.compute_dtype` from a stage's slimline.json
+    inputs (none for a skipped stage, which computed nothing)."""
+    return {f"runtime.{k}": inputs[k] for k in ("device", "compute_dtype") if k in inputs}

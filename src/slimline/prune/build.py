@@ -17,7 +17,7 @@ from typing import Any
 from slimline._atomic import atomic_directory
 from slimline._digest import file_sha256
 from slimline.checkpoint import count_parameters, parameter_stats, pass_through
-from slimline.config import PruneConfig, SkippedStage
+from slimline.config import PruneConfig, RuntimeConfig, SkippedStage
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 
@@ -47,7 +47,8 @@ def _token_digest(batches: list) -> str:
 
 
 def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_digest: str,
-           scores_from: Path | None) -> tuple[list[dict], dict[str, float], dict[str, str]]:
+           scores_from: Path | None, rt: RuntimeConfig,
+           ) -> tuple[list[dict], dict[str, float], dict[str, str]]:
     import torch
 
     from slimline import runtime
@@ -58,7 +59,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
     from slimline.prune.scores import SCORES_FILE, compute_scores, load_scores, save_scores
     from slimline.prune.structure import model_shape
 
-    device, compute_dtype = runtime.resolve()
+    device, compute_dtype = rt.resolve()
     model, tokenizer = load_checkpoint(parent)  # weights stay in their stored dtype
     model.to(device)
     shape = model_shape(model.config)
@@ -95,7 +96,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
             seconds = time.perf_counter() - start
             tokens = sum(b.numel() for b in batches)
             metrics = {"importance_seconds": seconds, "importance_tokens_per_s": tokens / seconds}
-        inputs = {"device": device.type, "compute_dtype": runtime.dtype_name(compute_dtype),
+        inputs = {**runtime.record(device, compute_dtype),
                   **({"calibration_tokens": _token_digest(batches)} if batches else {})}
         meta = {"estimator": cfg.estimator, "num_batches": len(batches),
                 "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
@@ -113,7 +114,8 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
 
 def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStage, *,
                      texts: list[str], params: dict[str, Any], inputs: dict[str, str],
-                     run_id: str | None = None, scores: Path | None = None) -> PruneResult:
+                     run_id: str | None = None, scores: Path | None = None,
+                     runtime: RuntimeConfig | None = None) -> PruneResult:
     """Write the pruned checkpoint (or the parent unchanged for prune=none) atomically.
 
     Args:
@@ -125,6 +127,8 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
             the calibration token ids are added to `inputs`).
         scores: a pruned artifact of the same parent and estimator whose importance scores
             to reuse instead of running the backward pass (`texts` is then not read).
+        runtime: where and in what dtype to compute (default: auto, auto); the pruned
+            checkpoint keeps the parent's stored dtype.
     """
     parent_meta = ArtifactMetadata.read(parent)
     skipped = isinstance(cfg, SkippedStage)
@@ -135,7 +139,7 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
             pass_through(parent, tmp)
         else:
             kept, shares, more_inputs = _prune(parent, tmp, cfg, texts, parent_meta.digest,
-                                               scores)
+                                               scores, runtime or RuntimeConfig())
             inputs = {**inputs, **more_inputs}
         metrics = {**shares, **parameter_stats(tmp)}
         before = count_parameters(parent)

@@ -9,7 +9,7 @@ from typing import Any
 
 from slimline._atomic import atomic_directory
 from slimline.checkpoint import parameter_stats, pass_through
-from slimline.config import DistillRecoverConfig, LoraRecoverConfig, SkippedStage
+from slimline.config import DistillRecoverConfig, LoraRecoverConfig, RuntimeConfig, SkippedStage
 from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
 
 LOSS_FILE = "loss_curve.json"
@@ -25,31 +25,59 @@ class RecoverResult:
     losses: list[float] = field(default_factory=list)
 
 
+def _placed(model_dir: Path, device, compute_dtype):
+    """A checkpoint on `device`, upcast to fp32 only when the compute dtype is fp32 (a CPU
+    without native bf16); otherwise in its stored dtype, computed under autocast. Returns
+    (model, tokenizer, stored dtype)."""
+    import torch
+
+    from slimline.checkpoint import load_checkpoint
+
+    model, tokenizer = load_checkpoint(model_dir)  # in the stored dtype
+    stored = next(model.parameters()).dtype
+    if compute_dtype == torch.float32:
+        model.float()
+    return model.to(device), tokenizer, stored
+
+
 def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecoverConfig,
-             texts: list[str]) -> list[float]:
-    from slimline.checkpoint import load_checkpoint, token_stream
+             texts: list[str], rt: RuntimeConfig) -> tuple[list[float], dict[str, str]]:
+    import torch
+
+    from slimline import runtime
+    from slimline.checkpoint import token_stream
     from slimline.recover.train import add_adapters, train_adapters
 
-    model, tokenizer = load_checkpoint(parent)
+    device, compute_dtype = rt.resolve()
+    model, tokenizer, stored = _placed(parent, device, compute_dtype)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     teacher = None
     if isinstance(cfg, DistillRecoverConfig):
-        teacher, _ = load_checkpoint(teacher_dir)
+        teacher, _, _ = _placed(teacher_dir, device, compute_dtype)
         teacher.requires_grad_(False)
-    peft_model = add_adapters(model, cfg)
-    losses = train_adapters(peft_model, token_stream(tokenizer, texts), cfg, teacher=teacher)
+    use_cache = model.config.use_cache
+    if device.type == "cuda":  # activations, not weights, dominate a long-sequence batch
+        model.config.use_cache = False
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()  # peft: frozen embeddings, checkpointed blocks
+    peft_model = add_adapters(model, cfg)  # only the adapters train
+    autocast = None if compute_dtype == torch.float32 else compute_dtype
+    losses = train_adapters(peft_model, token_stream(tokenizer, texts), cfg, teacher=teacher,
+                            device=device, autocast=autocast)
     del teacher
-    merged = peft_model.merge_and_unload()
+    merged = peft_model.merge_and_unload().to("cpu", stored)  # back to the stored dtype
     assert {k: tuple(v.shape) for k, v in merged.state_dict().items()} == shapes
+    merged.config.use_cache = use_cache
     merged.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    return losses
+    return losses, runtime.record(device, compute_dtype)
 
 
 def recover_checkpoint(parent: Path, out_dir: Path,
                        cfg: LoraRecoverConfig | DistillRecoverConfig | SkippedStage, *,
                        texts: list[str], teacher: Path | None, params: dict[str, Any],
-                       inputs: dict[str, str], run_id: str | None = None) -> RecoverResult:
+                       inputs: dict[str, str], run_id: str | None = None,
+                       runtime: RuntimeConfig | None = None) -> RecoverResult:
     """Write the recovered checkpoint (or the parent unchanged for recover=none) atomically.
 
     Args:
@@ -58,7 +86,10 @@ def recover_checkpoint(parent: Path, out_dir: Path,
         cfg: the `recover` section.
         texts: recovery documents.
         teacher: the base checkpoint, loaded only for distillation.
-        params, inputs, run_id: recorded in `slimline.json`.
+        params, inputs, run_id: recorded in `slimline.json` (with the device and compute
+            dtype used).
+        runtime: where and in what dtype to train (default: auto, auto); the recovered
+            checkpoint keeps the parent's stored dtype.
     """
     parent_meta = ArtifactMetadata.read(parent)
     skipped = isinstance(cfg, SkippedStage)
@@ -67,7 +98,9 @@ def recover_checkpoint(parent: Path, out_dir: Path,
         if skipped:
             pass_through(parent, tmp)
         else:
-            losses = _recover(parent, teacher, tmp, cfg, texts)
+            losses, used = _recover(parent, teacher, tmp, cfg, texts,
+                                    runtime or RuntimeConfig())
+            inputs = {**inputs, **used}
         metrics = parameter_stats(tmp)
         if losses:
             tail = losses[-10:]

@@ -35,13 +35,24 @@ def _lr(step: int, cfg: LoraRecoverConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig,
-                   teacher=None) -> list[float]:
+def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig, teacher=None, *,
+                   device: torch.device | None = None,
+                   autocast: torch.dtype | None = None) -> list[float]:
     """Train the adapters of `model` on random windows of `stream`; return the loss curve.
 
-    With a DistillRecoverConfig the teacher's logits (computed in inference mode) enter the
-    loss; otherwise it is the plain next-token loss.
+    With a DistillRecoverConfig the teacher's logits (computed in inference mode, frozen, on
+    the same device) enter the loss; otherwise it is the plain next-token loss.
+
+    Args:
+        model: a peft model already on `device`.
+        stream: token ids (on CPU); batches are sampled here and moved to `device`.
+        cfg: the `recover` section.
+        teacher: the frozen base model for distillation, on `device`.
+        device: where the model is (default: CPU).
+        autocast: run forward passes under autocast to this dtype (e.g. bf16 on CUDA);
+            None = in the weights' own dtype.
     """
+    device = device or torch.device("cpu")
     if stream.numel() <= cfg.seq_len:
         raise SlimlineError(f"the recovery split has {stream.numel()} tokens, fewer than "
                             f"recover.seq_len={cfg.seq_len}: use more data or a shorter seq_len.")
@@ -57,14 +68,16 @@ def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig,
         for group in opt.param_groups:
             group["lr"] = _lr(step, cfg)
         starts = torch.randint(0, stream.numel() - cfg.seq_len, (cfg.batch_size,), generator=gen)
-        batch = stream[starts[:, None] + offsets]
-        out = model(input_ids=batch, labels=batch)
-        loss = out.loss
-        if distill:
-            with torch.inference_mode():
-                teacher_logits = teacher(input_ids=batch).logits
-            kd = kd_loss(out.logits, teacher_logits.clone(), cfg.temperature)
-            loss = cfg.kd_weight * kd + (1 - cfg.kd_weight) * out.loss
+        batch = stream[starts[:, None] + offsets].to(device)
+        with torch.autocast(device.type, dtype=autocast or torch.float32,
+                            enabled=autocast is not None):
+            out = model(input_ids=batch, labels=batch)
+            loss = out.loss
+            if distill:
+                with torch.inference_mode():
+                    teacher_logits = teacher(input_ids=batch).logits
+                kd = kd_loss(out.logits, teacher_logits.clone(), cfg.temperature)
+                loss = cfg.kd_weight * kd + (1 - cfg.kd_weight) * out.loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
