@@ -112,7 +112,8 @@ def test_digest_is_recorded_in_metadata(tmp_path, trained_checkpoint):
     result = quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=TEXTS,
                                  params={}, inputs={"calibration": "c"})
     meta = ArtifactMetadata.read(tmp_path / "q")
-    assert meta.inputs == {"calibration": "c", "calibration_tokens": result.calibration_digest}
+    assert meta.inputs == {"calibration": "c", "calibration_tokens": result.calibration_digest,
+                           "device": "cpu", "compute_dtype": "float32"}  # where it computed
     assert meta.parent_digest == ArtifactMetadata.read(trained_checkpoint).digest
 
 
