@@ -184,6 +184,9 @@ class EvalConfig(_Section):
     seed: int = Field(1234, description="Seed for lm-eval's sampling, few-shot draws and the "
                       "speed prompt.")
     device: str = Field("auto", description="torch device: auto = cuda when present, else cpu.")
+    backend: Literal["hf", "vllm"] = Field(
+        "hf", description="lm-eval model: hf (transformers) or vllm (lm-eval's vllm model; "
+        "needs `pip install 'slimline[gpu]'` on a CUDA machine).")
     speed: SpeedConfig | None = Field(SpeedConfig(), description="null = do not measure.")
 
     @model_validator(mode="before")

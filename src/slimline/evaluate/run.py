@@ -47,6 +47,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def vllm_model_class():
+    """lm-eval's vLLM model class, or a SlimlineError saying how to install vLLM."""
+    try:
+        import vllm  # noqa: F401
+        from lm_eval.models.vllm_causallms import VLLM
+    except ImportError:
+        raise SlimlineError("eval.backend=vllm but vLLM is not installed: on a CUDA machine run "
+                            "`pip install 'slimline[gpu]'`, or use eval.backend=hf.") from None
+    return VLLM
+
+
 def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
                         root: Path | None = None) -> EvalResult:
     """Run the suite `cfg` on the checkpoint in `model_dir`.
@@ -58,6 +69,7 @@ def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
 
     root = Path(root) if root else Path.cwd()
     device = resolve_device(cfg.device)
+    vllm_class = vllm_model_class() if cfg.backend == "vllm" else None  # fail before loading
     model, tokenizer = load_checkpoint(model_dir)
     model.to(device)
     metrics: dict[str, dict[str, float]] = {}
@@ -66,8 +78,14 @@ def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
         metrics["speed"] = measure_speed(model, cfg.speed, seed=cfg.seed)
         better["speed"] = {k.split(".", 1)[1]: v for k, v in KNOWN_DIRECTIONS.items()
                            if k.startswith("speed.")}
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size,
-              max_length=cfg.seq_len, device=str(device))
+    if vllm_class is not None:  # vLLM loads the checkpoint itself and takes the GPU memory
+        del model
+        torch.cuda.empty_cache()
+        lm = vllm_class(pretrained=str(model_dir), batch_size=cfg.batch_size,
+                        max_length=cfg.seq_len, seed=cfg.seed)
+    else:
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size,
+                  max_length=cfg.seq_len, device=str(device))
     results, inputs = run_suite(lm, cfg, data_dir, root)
     values, directions = flatten_results(results)
     return EvalResult(metrics={**values, **metrics}, higher_is_better={**directions, **better},
