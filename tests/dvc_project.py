@@ -21,7 +21,9 @@ SMALL = ["model.vocab_size=384", "model.hidden_size=64", "model.intermediate_siz
          "model.train.steps=30", "model.train.seq_len=64", "model.train.batch_size=16",
          "data.calibration.num_docs=16", "data.recovery.num_docs=64", "eval.seq_len=64",
          "eval.limit=16", "eval.speed.prompt_tokens=16", "eval.speed.new_tokens=8",
-         "eval.speed.repeats=1", "prune.round_to=32", "prune.num_batches=2",
+         "eval.speed.repeats=1", "report.speed.prompt_tokens=16", "report.speed.new_tokens=8",
+         "report.speed.repeats=1", "report.speed.rounds=1", "prune.round_to=32",
+         "prune.num_batches=2",
          "recover.steps=5", "recover.batch_size=4", "recover.seq_len=64",
          "quantize.group_size=32", "quantize.num_samples=8", "quantize.seq_len=32",
          # A 30-step model is far from saturated: gate on large losses only.

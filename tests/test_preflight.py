@@ -45,6 +45,10 @@ def project(tmp_path):
     (["model=hf", "model.name=x", "model.source=/no/such/dir"], "does not exist"),
     (["model=hf", "model.name=x", "model.source=ckpt"], "config.json is not JSON"),
     (["model=hf", "model.name=x", "model.source=org/name"], "DVC watches only local files"),
+    (["model.max_position_embeddings=64", "model.train.seq_len=64", "eval.speed.new_tokens=8",
+      "eval.speed.prompt_tokens=16"],
+     r"report.speed.prompt_tokens \+ report.speed.new_tokens = 96 exceeds the base's "
+     r"max_position_embeddings \(64\)"),
     (["model=hf", "model.name=x", "model.source=ckpt", "model.deps=other"],
      "deps is derived from model.source"),
 ])
@@ -66,7 +70,8 @@ def test_user_files_and_the_local_base_are_what_dvc_watches(project, trained_che
     values, _ = compose_choices([*FILES, *NO_FACT_GATES, "data.calibration.num_docs=10",
                                  "model=hf",
                                  "model.name=mine", f"model.source={trained_checkpoint}",
-                                 "prune.round_to=32"],
+                                 "prune.round_to=32", "eval.speed.prompt_tokens=16",
+                                 "report.speed.prompt_tokens=16"],
                                 project / "conf", project)
     assert values["data"]["deps"] == {"calibration": "d/c.jsonl", "recovery": "d/r.jsonl",
                                       "evaluation": "d/e.jsonl"}

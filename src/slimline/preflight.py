@@ -61,30 +61,34 @@ def _golden(suites: list[Any], root: Path) -> None:
         read_golden(root / path)
 
 
-def _model_shape(model: dict, root: Path) -> tuple[int, int, int, int] | None:
-    """(intermediate, heads, kv heads, hidden) of the base, where it can be known now."""
+def _model_config(model: dict, root: Path) -> dict:
+    """The base's architecture settings (config.json's keys), as far as known now."""
     if model["kind"] == "tiny":
-        cfg = model
-    else:
-        source = root / model["source"]
-        if not source.is_dir():
-            if Path(model["source"]).is_absolute() or model["source"].startswith((".", "~")) \
-                    or model["source"].count("/") != 1:
-                raise SlimlineError(f"model.source={model['source']} does not exist: point it at "
-                                    "a local checkpoint directory.")
-            raise SlimlineError(
-                f"model.source={model['source']} is a hub id, but the base is a DVC dependency "
-                "(model.deps) and DVC watches only local files: download it once (`hf download "
-                f"{model['source']} --local-dir DIR`) and set model.source=DIR.")
-        config = source / "config.json"
-        if not config.is_file():
-            raise SlimlineError(f"model.source={model['source']} has no config.json: it is not a "
-                                "Hugging Face checkpoint directory.")
-        try:
-            cfg = json.loads(config.read_text())
-        except json.JSONDecodeError as exc:
-            raise SlimlineError(f"{config} is not JSON ({exc.msg}): re-save the checkpoint "
-                                "with save_pretrained.") from None
+        return model
+    source = root / model["source"]
+    if not source.is_dir():
+        if Path(model["source"]).is_absolute() or model["source"].startswith((".", "~")) \
+                or model["source"].count("/") != 1:
+            raise SlimlineError(f"model.source={model['source']} does not exist: point it at "
+                                "a local checkpoint directory.")
+        raise SlimlineError(
+            f"model.source={model['source']} is a hub id, but the base is a DVC dependency "
+            "(model.deps) and DVC watches only local files: download it once (`hf download "
+            f"{model['source']} --local-dir DIR`) and set model.source=DIR.")
+    config = source / "config.json"
+    if not config.is_file():
+        raise SlimlineError(f"model.source={model['source']} has no config.json: it is not a "
+                            "Hugging Face checkpoint directory.")
+    try:
+        cfg = json.loads(config.read_text())
+    except json.JSONDecodeError as exc:
+        raise SlimlineError(f"{config} is not JSON ({exc.msg}): re-save the checkpoint "
+                            "with save_pretrained.") from None
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _model_shape(cfg: dict) -> tuple[int, int, int, int] | None:
+    """(intermediate, heads, kv heads, hidden) of the base, where it can be known now."""
     try:
         return (cfg["intermediate_size"], cfg["num_attention_heads"],
                 cfg.get("num_key_value_heads") or cfg["num_attention_heads"], cfg["hidden_size"])
@@ -92,11 +96,23 @@ def _model_shape(model: dict, root: Path) -> tuple[int, int, int, int] | None:
         return None  # an architecture the prune stage will name when it refuses it
 
 
-def _prune_notices(values: dict, root: Path) -> list[str]:
+def _speed_lengths(values: dict, cfg: dict) -> None:
+    longest = cfg.get("max_position_embeddings")
+    settings = (("eval.speed", values["eval"].get("speed")),
+                ("report.speed", values.get("report", {}).get("speed")))
+    for key, speed in settings:
+        if longest and speed and speed["prompt_tokens"] + speed["new_tokens"] > longest:
+            raise SlimlineError(
+                f"{key}.prompt_tokens + {key}.new_tokens = "
+                f"{speed['prompt_tokens'] + speed['new_tokens']} exceeds the base's "
+                f"max_position_embeddings ({longest}): lower them.")
+
+
+def _prune_notices(values: dict, cfg: dict) -> list[str]:
     prune = values["prune"]
     if prune.get("method") == "none":
         return []
-    shape = _model_shape(values["model"], root)
+    shape = _model_shape(cfg)
     if shape is None:
         return []
     from slimline.prune.plan import make_plan, rounding_notices
@@ -123,4 +139,6 @@ def preflight(values: dict, root: Path) -> list[str]:
     root = Path(root)
     _split_sizes(values["data"], root)
     _golden(values["eval"]["golden"], root)
-    return _prune_notices(values, root)
+    cfg = _model_config(values["model"], root)
+    _speed_lengths(values, cfg)
+    return _prune_notices(values, cfg)
