@@ -20,8 +20,8 @@ def project(tmp_path_factory) -> Path:
 def test_repro_runs_every_stage_and_logs_lineage(project):
     out, _ = run(project, "dvc", "repro")
     assert ran(out) == {"data", "base", "prune", "recover", "quantize", "eval@base",
-                         "eval@pruned", "eval@recovered", "eval@quantized", "report",
-                         "register"}
+                         "eval@pruned", "eval@recovered", "eval@quantized", "speed",
+                         "report", "register"}
     metrics = json.loads((project / "metrics" / "base.json").read_text())
     assert metrics["slimline_heldout"]["word_perplexity"] > 1
     assert 0 <= metrics["slimline_facts_mc"]["acc"] <= 1
@@ -92,7 +92,8 @@ def test_second_repro_runs_nothing_quickly(project):
 
 @pytest.mark.parametrize("section, key, value, expected", [
     # (recover -> everything below it is checked by the harmful-recovery test at the end)
-    ("quantize", "num_samples", 4, {"quantize", "eval@quantized", "report", "register"}),
+    ("quantize", "num_samples", 4, {"quantize", "eval@quantized", "speed", "report",
+                                    "register"}),
 ])
 def test_downstream_param_change_reruns_only_downstream(project, section, key, value,
                                                          expected):
@@ -133,7 +134,10 @@ def test_registry_versions_and_lineage_image(project):
     assert [a.path for a in client.list_artifacts(stage_run, "lineage")] == [
         "lineage/lineage.png"]
     registry = json.loads((project / "registry.json").read_text())
-    assert registry["candidate"] == str(candidate.version)
+    # The last registration was the `dvc exp run` above: it reused the candidate's version
+    # and moved no alias.
+    assert str(registry["final_version"]) == str(candidate.version)
+    assert registry["aliases_moved"] is False and registry["candidate"] is None
 
 
 def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):

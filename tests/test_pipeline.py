@@ -17,7 +17,8 @@ def test_every_declared_param_exists(stage):
 
 
 def test_stage_params_are_exactly_the_declared_keys():
-    assert declared_params("prune", REPO) == ["prune"]
+    assert declared_params("prune", REPO) == ["prune", "runtime.device", "runtime.dtype",
+                                              "runtime.threads"]
     assert declared_params("eval@base", REPO) == ["eval"]
     assert stage_params("eval@base", REPO) == {"eval": load_params(REPO)["eval"]}
     assert set(stage_params("base", REPO)) == {"model"}
