@@ -110,7 +110,7 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
     # -S composes conf/ starting from what `slimline compose` chose (conf/choices/).
     out, _ = run(project, "dvc", "exp", "run", "-S", "eval.limit=8")
     assert ran(out) == {"eval@base", "eval@pruned", "eval@recovered", "eval@quantized",
-                         "report", "register"}
+                         "speed", "report", "register"}
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["eval"]["limit"] == 8
     assert params["model"]["train"]["steps"] == 30 and params["overrides"] == SMALL
@@ -134,10 +134,10 @@ def test_registry_versions_and_lineage_image(project):
     assert [a.path for a in client.list_artifacts(stage_run, "lineage")] == [
         "lineage/lineage.png"]
     registry = json.loads((project / "registry.json").read_text())
-    # The last registration was the `dvc exp run` above: it reused the candidate's version
-    # and moved no alias.
-    assert str(registry["final_version"]) == str(candidate.version)
+    # The last registration was the `dvc exp run` above (composed from conf/, so back to the
+    # composed quantize.num_samples): it moved no alias, so @candidate is still this version.
     assert registry["aliases_moved"] is False and registry["candidate"] is None
+    assert registry["experiment"] and str(registry["final_version"]) != str(candidate.version)
 
 
 def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
@@ -149,8 +149,8 @@ def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
     params["recover"]["lr"] = 0.5  # 250x the default: recovery that damages the model
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     out, _ = run(project, "dvc", "repro")
-    assert ran(out) == {"recover", "eval@recovered", "quantize", "eval@quantized", "report",
-                         "register"}
+    assert ran(out) == {"recover", "eval@recovered", "quantize", "eval@quantized", "speed",
+                         "report", "register"}
     out = slimline(project, "promote", "@candidate", code=1)
     assert "fails the gates" in out and "FAIL" in out
     out = slimline(project, "bisect", "--good", "@production", "--bad", "@candidate")
