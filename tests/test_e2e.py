@@ -37,9 +37,9 @@ def test_repro_runs_every_stage_and_logs_lineage(project):
     assert artifact_root == (project / "mlruns" / "artifacts").as_uri()
     by_stage = {r.data.tags["slimline.stage"]: r for r in all_runs}
     assert set(by_stage) == {"pipeline", "data", "base", "prune", "recover", "quantize", "eval",
-                             "report", "register"}
+                             "speed", "report", "register"}
     parent = by_stage["pipeline"].info.run_id
-    assert len(all_runs) == 12
+    assert len(all_runs) == 13
     assert all(r.data.tags["mlflow.parentRunId"] == parent
                for r in all_runs if r.info.run_id != parent)
     base = by_stage["base"]
