@@ -110,7 +110,7 @@ def test_dvc_exp_run_composes_hydra_overrides(project):
     # -S composes conf/ starting from what `slimline compose` chose (conf/choices/).
     out, _ = run(project, "dvc", "exp", "run", "-S", "eval.limit=8")
     assert ran(out) == {"eval@base", "eval@pruned", "eval@recovered", "eval@quantized",
-                         "speed", "report", "register"}
+                         "report", "register"}
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["eval"]["limit"] == 8
     assert params["model"]["train"]["steps"] == 30 and params["overrides"] == SMALL
