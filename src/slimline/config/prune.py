@@ -52,6 +52,7 @@ class DepthPruneConfig(_Section):
     num_batches: int = Field(8, gt=0, description="Calibration batches for the scores.")
     batch_size: int = Field(4, gt=0, description="Sequences per calibration batch.")
     seq_len: int = Field(128, gt=1, description="Tokens per calibration sequence.")
+    seed: int = Field(0, description="Seed of the calibration windows' choice.")
 
     @model_validator(mode="after")
     def _one_size(self) -> DepthPruneConfig:
