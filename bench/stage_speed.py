@@ -16,8 +16,8 @@ from pathlib import Path
 
 from slimline.config import SideBySideSpeedConfig
 from slimline.paths import artifact_dir, project_root
-from slimline.report import MODEL_STAGES
 from slimline.speed import measure_stages
+from slimline.stages import MODEL_STAGES
 
 
 def main() -> None:

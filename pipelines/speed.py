@@ -9,8 +9,8 @@ from slimline.config import SideBySideSpeedConfig, parse_section
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
-from slimline.report import MODEL_STAGES
 from slimline.speed import SPEED_FILE, measure_stages
+from slimline.stages import MODEL_STAGES
 
 STAGE = "speed"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import TAG, flatten_params
+from slimline.stages import PRODUCER_STAGES
 
 
 def artifact_location(directory: Path, root: Path) -> str:
@@ -33,11 +34,6 @@ def find_logged_model(experiment_id: str, digest: str) -> Any | None:
         experiment_ids=[experiment_id], output_format="list", max_results=1,
         filter_string=f"tags.`{TAG}artifact_digest` = '{digest}'")
     return found[0] if found else None
-
-
-# The stage run (tag slimline.stage) that writes each artifact (ArtifactMetadata.stage).
-PRODUCER_STAGES = {"base": "base", "pruned": "prune", "recovered": "recover",
-                   "quantized": "quantize"}
 
 
 def producer_run_id(meta: ArtifactMetadata, experiment_id: str) -> str | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from slimline.lineage.tracking import flatten_params
 from slimline.registry.refs import lineage_chain
 from slimline.registry.versions import TAG, VersionInfo
-from slimline.report.table import MODEL_STAGES
+from slimline.stages import MODEL_STAGES
 
 
 @dataclass

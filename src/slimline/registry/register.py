@@ -25,11 +25,10 @@ from slimline.registry.experiment import (
 )
 from slimline.registry.refs import find_by_digest, get_version
 from slimline.registry.versions import EVAL, TAG, VersionInfo
-from slimline.report.table import MODEL_STAGES, flatten_directions, read_stage_results
+from slimline.report.table import flatten_directions, read_stage_results
+from slimline.stages import MODEL_STAGES, STAGE_SECTIONS
 
 CANDIDATE = "candidate"
-STAGE_SECTIONS = {"base": "model", "pruned": "prune", "recovered": "recover",
-                  "quantized": "quantize"}
 MANAGED_ALIASES = (*STAGE_SECTIONS, CANDIDATE)  # moved by registration, never by hand
 BASE_DIGEST, BASE_NAME, BASE_SOURCE = TAG + "base_digest", TAG + "base_name", TAG + "base_source"
 # A version registered from pulled artifacts (git + DVC) whose stage run is in another store.

@@ -9,8 +9,8 @@ from pathlib import Path
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.paths import METRICS, artifact_dir
+from slimline.stages import MODEL_STAGES
 
-MODEL_STAGES = ("base", "pruned", "recovered", "quantized")
 EVALS = "evals"
 # Directions of the numbers slimline adds to lm-eval's (which say their own).
 KNOWN_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
