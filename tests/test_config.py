@@ -24,7 +24,7 @@ def test_overrides_use_hydra_grammar():
 
 def test_unknown_group_option_lists_the_valid_ones():
     with pytest.raises(SlimlineError, match=r"Could not find 'quantize/gtpq'[\s\S]*"
-                       r"awq\s+gptq\s+none\s+rtn"):
+                       r"awq\s+fp8\s+gptq\s+none\s+rtn\s+w8a8"):
         compose(["quantize=gtpq"], CONF)
 
 

@@ -40,19 +40,54 @@ def check_group_widths(model: nn.Module, group_size: int, ignore: list[str]) -> 
     return targets
 
 
+def check_kv_cache(model: nn.Module, kv_cache: str) -> int:
+    """How many attention modules will carry a quantized KV cache; SlimlineError if none
+    (compressed-tensors only hooks attention modules with a k/v projection that take the
+    cache, and would otherwise skip the option silently)."""
+    from compressed_tensors.quantization.lifecycle.initialize import (
+        is_cached_attention_module,
+    )
+
+    found = sum(1 for module in model.modules() if is_cached_attention_module(module))
+    if not found:
+        raise SlimlineError(
+            f"quantize.kv_cache={kv_cache}: llm-compressor finds no attention module with a "
+            f"KV cache in this {type(model).__name__} (it needs k_proj/v_proj and a "
+            "past_key_values argument), so it cannot quantize the cache: set "
+            "quantize.kv_cache=none.")
+    return found
+
+
+# A quantized linear has a `weight_scale`; its weight is `weight_packed` (4-bit ints packed
+# into int32, original shape in `weight_shape`) or `weight` itself (8-bit ints or floats).
+# Activation (`input_scale`) and KV-cache (`k_scale`, `v_scale`) scales are not weights.
+_SCALES = ("weight_scale", "weight_zero_point")
+
+
+def _numel(entry: dict) -> int:
+    numel = 1
+    for d in entry["shape"]:
+        numel *= d
+    return numel
+
+
 def weight_bytes(directory: Path) -> dict[str, float]:
-    """Bytes the quantized linear weights take (packed ints + scales + zero points), the
-    bf16 bytes the same weights would take, and the effective bits per weight."""
+    """Bytes the quantized linear weights take (packed ints or 8-bit weights + scales + zero
+    points), the bf16 bytes the same weights would take, and the effective bits per weight."""
     quant_bytes, numel = 0, 0
     for f in sorted(Path(directory).glob("*.safetensors")):
         header = safetensors_header(f)
-        numel += quantized_numel(f, header)
+        numel += quantized_numel(f, header)  # packed weights: their `weight_shape`
         for name in header:
-            if name.endswith(".weight_packed"):
-                prefix = name[: -len("weight_packed")]
-                for part in ("weight_packed", "weight_scale", "weight_zero_point"):
-                    if (entry := header.get(prefix + part)) is not None:
-                        quant_bytes += entry["data_offsets"][1] - entry["data_offsets"][0]
+            if not name.endswith(".weight_scale"):
+                continue
+            prefix = name[: -len("weight_scale")]
+            packed = prefix + "weight_packed" in header
+            if not packed:  # 8-bit weights keep their shape
+                numel += _numel(header[prefix + "weight"])
+            for part in ("weight_packed" if packed else "weight", *_SCALES):
+                if (entry := header.get(prefix + part)) is not None:
+                    quant_bytes += entry["data_offsets"][1] - entry["data_offsets"][0]
     bf16 = 2 * numel
     return {"quantized_weight_bytes": quant_bytes, "bf16_weight_bytes": bf16,
             "quantized_to_bf16_ratio": quant_bytes / bf16 if bf16 else 0.0,
