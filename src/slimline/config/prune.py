@@ -83,8 +83,9 @@ class Sparse24PruneConfig(_Section):
     seq_len: int = Field(128, gt=1, description="Tokens per calibration sequence.")
     dampening_frac: float = Field(0.01, gt=0, description="SparseGPT's Hessian dampening "
                                   "(share of the mean diagonal).")
-    ignore: list[str] = Field(default_factory=lambda: ["lm_head"], description="Linear layers "
-                              "kept dense (llm-compressor ignore: names or re:patterns).")
+    # A plain "lm_head" does not match: llm-compressor 0.14 names it "lm_head." there.
+    ignore: list[str] = Field(default_factory=lambda: ["re:.*lm_head"], description="Linear "
+                              "layers kept dense (llm-compressor ignore: names or re:patterns).")
     seed: int = Field(0, description="Seed of the calibration windows' choice.")
 
 
