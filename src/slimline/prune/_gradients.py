@@ -17,6 +17,8 @@ import torch
 from tqdm.auto import tqdm
 
 from slimline.prune import importance as imp
+from slimline.prune.architectures import layer_map
+from slimline.prune.structure import decoder_layers
 
 VOCAB_CHUNK = 2048  # rows of the output embedding upcast and multiplied at once in the loss
 
@@ -24,8 +26,12 @@ VOCAB_CHUNK = 2048  # rows of the output embedding upcast and multiplied at once
 class _Sink:
     """What one scored linear layer keeps between batches, for one estimator."""
 
-    def __init__(self, linear: torch.nn.Linear, estimator: str, n: int, block: int, axis: str):
+    def __init__(self, linear: torch.nn.Linear, estimator: imp.Estimator, n: int, block: int,
+                 axis: str):
         self.linear, self.estimator, self.axis = linear, estimator, axis
+        # Linear in each batch's gradient: fold every batch into n numbers at once.
+        self.folds = estimator.needs_gradients and not estimator.needs & (
+            imp.Needs.SUMMED_GRADIENT | imp.Needs.SQUARED_BATCH_GRADIENT)
         self.n, self.block = n, block
         self.stored_dtype = linear.weight.dtype
         self.with_bias = linear.bias is not None and axis == "rows"  # a column bias is shared
@@ -39,8 +45,8 @@ class _Sink:
     def add(self, grads: list[torch.Tensor]) -> None:
         """Fold one whole batch's gradients (weight, then bias) into the accumulators."""
         for i, (p, g) in enumerate(zip(self.params(), grads, strict=True)):
-            if self.estimator == "taylor_vector":  # linear in g: fold now, keep n numbers
-                c = imp.contributions("taylor_vector", p.data, g)
+            if self.folds:
+                c = self.estimator.contribution(p.data.float(), g, None)
                 self.vector += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis)
                 continue
             # Summed in the stored dtype, as `.grad` of the stored weights was before.
@@ -50,17 +56,17 @@ class _Sink:
                 self.summed[i] = g_stored
             else:
                 self.summed[i] += g_stored
-            if self.estimator in imp.SQUARES_BATCH_GRADIENT:
+            if self.estimator.needs & imp.Needs.SQUARED_BATCH_GRADIENT:
                 sq = g.float().pow(2)
                 self.fisher[i] = sq if self.fisher[i] is None else self.fisher[i] + sq
 
     def add_to(self, total: torch.Tensor) -> None:
         """Add this layer's per-group contributions (weight, then bias) to `total` (on CPU)."""
-        if self.estimator == "taylor_vector":
+        if self.folds:
             total += self.vector.cpu()
             return
         for i, p in enumerate(self.params()):
-            c = imp.contributions(self.estimator, p.data, self.summed[i], self.fisher[i])
+            c = self.estimator.contribution(p.data.float(), self.summed[i], self.fisher[i])
             total += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis).cpu()
         self.summed, self.fisher = [None, None], [None, None]  # free the full-size sums
 
@@ -92,7 +98,8 @@ def _capture(model, batch: torch.Tensor, compute_dtype: torch.dtype):
     """
     calls: list[tuple[tuple, dict]] = []
     first: list[torch.Tensor] = []
-    layers = model.model.layers
+    arch = layer_map(model.config.model_type)
+    layers = decoder_layers(model, arch)
 
     def identity(hidden_states, *args, **kwargs):
         if not calls:
@@ -106,7 +113,7 @@ def _capture(model, batch: torch.Tensor, compute_dtype: torch.dtype):
         layer.forward = identity
     try:
         with torch.no_grad():
-            model.model(input_ids=batch, use_cache=False)
+            model.get_submodule(arch.decoder)(input_ids=batch, use_cache=False)
     finally:
         for layer in layers:
             del layer.forward
@@ -140,7 +147,8 @@ def _loss_gradient(hidden: torch.Tensor, head: torch.Tensor,
 def _top_gradients(model, tops: list[torch.Tensor], batches: list[torch.Tensor]
                    ) -> list[torch.Tensor]:
     """Gradient of each batch's mean next-token loss w.r.t. the last layer's output."""
-    norm, head = model.model.norm, model.get_output_embeddings().weight
+    norm = model.get_submodule(layer_map(model.config.model_type).norm)
+    head = model.get_output_embeddings().weight
     xs = [t.detach().requires_grad_() for t in tops]
     normed = [norm(x) for x in xs]
     d = normed[0].shape[-1]
@@ -169,7 +177,7 @@ def run_backward(model, sinks: list[list[_Sink]], batches: list[torch.Tensor], *
         compute_dtype: dtype of the arithmetic; weights go back to their stored dtype.
         device: where the model is.
     """
-    layers = model.model.layers
+    layers = decoder_layers(model, layer_map(model.config.model_type))
     batches = [b.to(device) for b in batches]
     params = list(model.parameters())
     was_trainable = [p.requires_grad for p in params]

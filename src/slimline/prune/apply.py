@@ -6,9 +6,10 @@ import torch
 
 from slimline.errors import SlimlineError
 from slimline.prune import importance as imp
+from slimline.prune.architectures import layer_map
 from slimline.prune.plan import Plan
 from slimline.prune.scores import Scores
-from slimline.prune.structure import group_sizes, slice_attention, slice_mlp
+from slimline.prune.structure import decoder_layers, group_sizes, slice_attention, slice_mlp
 
 
 def _score(scores: Scores, key: str, size: int) -> torch.Tensor:
@@ -29,13 +30,14 @@ def prune_layers(model, plan: Plan, scores: Scores) -> list[dict[str, list[int]]
     """
     shape = plan.before
     sizes = group_sizes(shape)
+    arch = layer_map(model.config.model_type)
     kept = []
-    for i, layer in enumerate(model.model.layers):
+    for i, layer in enumerate(decoder_layers(model, arch)):
         record: dict[str, list[int]] = {}
         if plan.after.intermediate_size != shape.intermediate_size:
             s = _score(scores, f"layers.{i}.mlp_channels", sizes["mlp_channels"][0])
             keep = imp.top_k(s, plan.after.intermediate_size)
-            slice_mlp(layer.mlp, keep)
+            slice_mlp(layer, arch, keep)
             record["mlp_channels"] = keep.tolist()
         if plan.prunes_attention:
             g = shape.heads_per_group
@@ -46,7 +48,7 @@ def prune_layers(model, plan: Plan, scores: Scores) -> list[dict[str, list[int]]
             keep_kv = imp.top_k(group_total, plan.after.num_key_value_heads)
             per_group = plan.after.heads_per_group
             keep_q = torch.stack([imp.top_k(q.reshape(-1, g)[j], per_group) for j in keep_kv])
-            slice_attention(layer.self_attn, shape, keep_kv, keep_q)
+            slice_attention(layer, arch, shape, keep_kv, keep_q)
             record["kv_heads"] = keep_kv.tolist()
             record["query_heads"] = (keep_kv[:, None] * g + keep_q).reshape(-1).tolist()
         kept.append(record)

@@ -1,10 +1,10 @@
-"""Coupled structure groups of Llama-family decoders and the slicing that removes them.
+"""Coupled structure groups of Llama-like decoders and the slicing that removes them.
 
 A group is everything that must go together for the model to stay a dense, standard
 checkpoint: an MLP channel is a row of gate_proj and up_proj plus a column of down_proj; an
 attention head is a block of q_proj rows plus the matching o_proj columns; a key/value group
 is a kv head (k_proj and v_proj rows) with all the query heads that read it. Pure tensor
-code: no I/O, no configuration parsing.
+code: no I/O, no configuration parsing; module names come from `architectures`.
 """
 
 from __future__ import annotations
@@ -14,20 +14,26 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from slimline.errors import SlimlineError
+from slimline.prune.architectures import LayerMap, layer_map
 
-# model_type -> whether q/k/v projections carry a bias
-SUPPORTED = {"llama": False, "mistral": False, "qwen2": True}
 
-# Group kind -> the linear layers (path inside a decoder layer, and whether a group owns rows
-# or columns of it) whose weights make up one group of that kind. The order is the order
-# importance is summed in, kept fixed so scores reproduce bit for bit.
-GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
-    "mlp_channels": (("mlp.gate_proj", "rows"), ("mlp.up_proj", "rows"),
-                     ("mlp.down_proj", "cols")),
-    "query_heads": (("self_attn.q_proj", "rows"), ("self_attn.o_proj", "cols")),
-    "kv_heads": (("self_attn.k_proj", "rows"), ("self_attn.v_proj", "rows")),
-}
+def groups(arch: LayerMap) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Group kind -> the linear layers (path inside a decoder layer, and whether a group owns
+    rows or columns of it) whose weights make up one group of that kind.
+
+    The order is the order importance is summed in, kept fixed so scores reproduce bit for bit.
+    """
+    return {
+        "mlp_channels": ((arch.ffn(arch.gate), "rows"), (arch.ffn(arch.up), "rows"),
+                         (arch.ffn(arch.down), "cols")),
+        "query_heads": ((arch.attn(arch.q), "rows"), (arch.attn(arch.o), "cols")),
+        "kv_heads": ((arch.attn(arch.k), "rows"), (arch.attn(arch.v), "rows")),
+    }
+
+
+def decoder_layers(model, arch: LayerMap):
+    """The list of decoder layers of `model`."""
+    return model.get_submodule(arch.layers)
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,7 @@ class Shape:
 
 def model_shape(config) -> Shape:
     """Read the layer widths of a supported config, refusing other architectures."""
-    if config.model_type not in SUPPORTED:
-        raise SlimlineError(
-            f"cannot prune model_type={config.model_type!r}: slimline prunes "
-            f"{', '.join(sorted(SUPPORTED))} decoders. Use prune=none for this model."
-        )
+    layer_map(config.model_type)
     head_dim = getattr(config, "head_dim", None) or (
         config.hidden_size // config.num_attention_heads)
     return Shape(config.intermediate_size, config.num_attention_heads,
@@ -81,14 +83,14 @@ def head_rows(heads: torch.Tensor, head_dim: int) -> torch.Tensor:
     return (heads[:, None] * head_dim + torch.arange(head_dim)[None, :]).reshape(-1)
 
 
-def slice_mlp(mlp: nn.Module, keep: torch.Tensor) -> None:
+def slice_mlp(layer: nn.Module, arch: LayerMap, keep: torch.Tensor) -> None:
     """Keep MLP channels `keep` (sorted indices) in gate/up rows and down columns."""
-    _keep_rows(mlp.gate_proj, keep)
-    _keep_rows(mlp.up_proj, keep)
-    _keep_cols(mlp.down_proj, keep)
+    _keep_rows(layer.get_submodule(arch.ffn(arch.gate)), keep)
+    _keep_rows(layer.get_submodule(arch.ffn(arch.up)), keep)
+    _keep_cols(layer.get_submodule(arch.ffn(arch.down)), keep)
 
 
-def slice_attention(attn: nn.Module, shape: Shape, keep_kv: torch.Tensor,
+def slice_attention(layer: nn.Module, arch: LayerMap, shape: Shape, keep_kv: torch.Tensor,
                     keep_q_in_group: torch.Tensor) -> None:
     """Keep kv heads `keep_kv` and, in each, the query heads at positions `keep_q_in_group`.
 
@@ -99,10 +101,11 @@ def slice_attention(attn: nn.Module, shape: Shape, keep_kv: torch.Tensor,
     q_heads = (keep_kv[:, None] * g + keep_q_in_group).reshape(-1)
     q_rows = head_rows(q_heads, shape.head_dim)
     kv_rows = head_rows(keep_kv, shape.head_dim)
-    _keep_rows(attn.q_proj, q_rows)
-    _keep_rows(attn.k_proj, kv_rows)
-    _keep_rows(attn.v_proj, kv_rows)
-    _keep_cols(attn.o_proj, q_rows)
+    _keep_rows(layer.get_submodule(arch.attn(arch.q)), q_rows)
+    _keep_rows(layer.get_submodule(arch.attn(arch.k)), kv_rows)
+    _keep_rows(layer.get_submodule(arch.attn(arch.v)), kv_rows)
+    _keep_cols(layer.get_submodule(arch.attn(arch.o)), q_rows)
+    attn = layer.get_submodule(arch.attention)
     attn.num_key_value_groups = keep_q_in_group.shape[1]
     if hasattr(attn, "num_heads"):
         attn.num_heads = len(q_heads)
