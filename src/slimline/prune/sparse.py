@@ -1,0 +1,90 @@
+"""2:4 semi-structured sparsity through llm-compressor (SparseGPT or Wanda).
+
+In every run of 4 consecutive input weights of a targeted linear layer, 2 are set to zero;
+SparseGPT (Frantar, Alistarh, ICML 2023) updates the kept weights to make up for the
+removed ones, Wanda (Sun et al., ICLR 2024) only chooses by |w|·‖x‖. Calibration uses the
+quantize stage's windows and digest, and the same one-layer-at-a-time onloading.
+
+The checkpoint is stored dense, zeros included: compressed-tensors 0.19 no longer writes the
+sparse-24-bitmask format and vLLM removed its 2:4 kernels (vllm-project/vllm#36799), so a
+dense checkpoint is what both load today. It quantizes like any other: symmetric round-to-
+nearest and FP8 keep a zero at zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# N:M as llm-compressor spells it: N zeros in every M consecutive weights along a row.
+MASK_STRUCTURE = "2:4"
+ZEROS, GROUP = 2, 4
+
+
+def zeros_per_group(weight: torch.Tensor) -> torch.Tensor:
+    """The count of zeros in each run of 4 consecutive weights along the input dimension."""
+    rows, cols = weight.shape
+    if cols % GROUP:
+        raise ValueError(f"a width of {cols} is not a multiple of {GROUP}")
+    return (weight.reshape(rows, cols // GROUP, GROUP) == 0).sum(-1)
+
+
+def is_24_sparse(weight: torch.Tensor) -> bool:
+    """True when every run of 4 input weights holds at least 2 zeros."""
+    return weight.dim() == 2 and weight.shape[1] % GROUP == 0 \
+        and bool((zeros_per_group(weight) >= ZEROS).all())
+
+
+def sparse_layers(model: nn.Module) -> list[str]:
+    """Names of the linear layers whose weights follow the 2:4 pattern."""
+    return [name for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and is_24_sparse(module.weight.detach())]
+
+
+def modifier(cfg):
+    """The llm-compressor modifier for the `prune` section (`Sparse24PruneConfig`)."""
+    if cfg.algorithm == "sparsegpt":
+        from llmcompressor.modifiers.pruning import SparseGPTModifier
+
+        return SparseGPTModifier(sparsity=0.5, mask_structure=MASK_STRUCTURE,
+                                 dampening_frac=cfg.dampening_frac, targets=["Linear"],
+                                 ignore=list(cfg.ignore))
+    from llmcompressor.modifiers.pruning import WandaPruningModifier
+
+    return WandaPruningModifier(sparsity=0.5, mask_structure=MASK_STRUCTURE,
+                                targets=["Linear"], ignore=list(cfg.ignore))
+
+
+def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
+             device: torch.device) -> tuple[list[str], str]:
+    """Make `model` (on the CPU, in its stored dtype) 2:4 sparse in place.
+
+    Args:
+        model: the parent model; llm-compressor onloads one decoder layer at a time.
+        tokenizer: its tokenizer.
+        texts: calibration documents.
+        cfg: the `prune` section (`Sparse24PruneConfig`).
+        device: where each decoder layer is onloaded to calibrate.
+
+    Returns:
+        (the names of the 2:4 sparse linear layers, the digest of the calibration token ids).
+    """
+    from datasets import Dataset
+    from llmcompressor import oneshot
+
+    from slimline.quantize._compat import cpu_safe_awq
+    from slimline.quantize._onload import onload_to, plan_onload
+    from slimline.quantize.calibration import calibration_samples, token_digest
+
+    samples = calibration_samples(tokenizer, texts, num_samples=cfg.num_samples,
+                                  seq_len=cfg.seq_len, seed=cfg.seed)
+    data = Dataset.from_dict({"input_ids": samples,
+                              "attention_mask": [[1] * len(s) for s in samples]})
+    plan = plan_onload(True, device, list(model._no_split_modules or []))
+    # The sequential pipeline's activation cache pins memory, which fails on a CPU-only
+    # torch; the quantize stage's workaround applies to every calibrated modifier.
+    with cpu_safe_awq(), onload_to(plan.onload_device):
+        oneshot(model=model, recipe=modifier(cfg), dataset=data,
+                num_calibration_samples=len(samples), max_seq_length=cfg.seq_len,
+                shuffle_calibration_samples=False, **plan.oneshot_kwargs())
+    return sparse_layers(model), token_digest(samples)
