@@ -63,7 +63,14 @@ def choices_config(overrides: list[str], conf_dir: Path) -> dict:
                                 "conf/ instead.")
         if o.is_sweep_override():
             raise SlimlineError(f"{o.input_line} is a sweep; compose one value at a time.")
-        if (Path(conf_dir) / o.key_or_group).is_dir() and isinstance(o.value(), str):
+        group = Path(conf_dir) / o.key_or_group
+        if group.is_dir() and isinstance(o.value(), str):
+            if not (group / f"{o.value()}.yaml").is_file():
+                options = sorted(p.stem for p in group.glob("*.yaml"))
+                raise SlimlineError(
+                    f"{o.input_line}: {o.key_or_group} has no option {o.value()!r} (no "
+                    f"conf/{o.key_or_group}/{o.value()}.yaml); choose one of "
+                    f"{', '.join(options)}, e.g. {o.key_or_group}={options[0]}.")
             groups.append({f"override /{o.key_or_group}": o.value()})
         else:
             _nest(values, o.key_or_group, o.value())

@@ -112,6 +112,30 @@ def _location(where: str, loc: tuple) -> str:
     return ".".join(parts + [str(p) for p in loc if p not in _UNION_TAGS])
 
 
+def _field_names(tp: Any, seen: set[type]) -> set[str]:
+    """Every key any section model (reachable from `tp`) accepts."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return set()
+        seen.add(tp)
+        names = set(tp.model_fields)
+        for f in tp.model_fields.values():
+            names |= _field_names(f.annotation, seen)
+        return names
+    return set().union(*(_field_names(arg, seen) for arg in get_args(tp)))
+
+
+def _problem(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        import difflib
+
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, _field_names(Params, set()), n=1, cutoff=0.7)
+        return ("unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+                + ": correct or remove it")
+    return error["msg"].removeprefix("Value error, ")
+
+
 def parse_section(model: type[S] | Any, values: Any, where: str) -> S:
     """Validate one section of params.yaml; raise SlimlineError naming the bad keys."""
     from pydantic import TypeAdapter
@@ -120,8 +144,7 @@ def parse_section(model: type[S] | Any, values: Any, where: str) -> S:
         return TypeAdapter(model).validate_python(values)
     except ValidationError as exc:
         problems = "; ".join(
-            ": ".join(filter(None, (_location(where, e["loc"]),
-                                    e["msg"].removeprefix("Value error, "))))
+            ": ".join(filter(None, (_location(where, e["loc"]), _problem(e))))
             for e in exc.errors())
         raise SlimlineError(
             f"invalid configuration: {problems}. Fix it in conf/ and run `slimline compose`, "
