@@ -57,3 +57,45 @@ def test_round_trip_through_yaml(tmp_path):
     path.write_text(yaml.safe_dump(values))
     again = parse_section(Params, yaml.safe_load(path.read_text()), "")
     assert again.model_dump() == parse_section(Params, values, "").model_dump()
+
+
+def test_estimator_literal_is_the_registry():
+    from typing import get_args
+
+    from slimline.config import PruneConfig
+    from slimline.prune.importance import ESTIMATORS
+
+    assert list(get_args(PruneConfig.model_fields["estimator"].annotation)) == list(ESTIMATORS)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("prune.channel_ratio=1.5", r"prune.channel_ratio: Input should be less than 1"),
+    ("prune.channel_ratio=-0.1", r"prune.channel_ratio: Input should be greater than or equal"),
+    ("prune.head_ratio=1", r"prune.head_ratio: Input should be less than 1"),
+    ("prune.kv_group_ratio=2", r"prune.kv_group_ratio: Input should be less than 1"),
+    ("prune.round_to=0", r"prune.round_to: Input should be greater than 0"),
+    ("prune.estimator=taylor", r"prune.estimator: Input should be 'taylor_first'"),
+])
+def test_prune_bounds_are_checked_at_composition(override, message):
+    with pytest.raises(SlimlineError, match=message):
+        compose([override], CONF)
+
+
+def test_cli_compose_refuses_an_out_of_range_ratio(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from slimline.cli.main import main
+
+    shutil.copytree(CONF, tmp_path / "conf", ignore=shutil.ignore_patterns("choices"))
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    monkeypatch.chdir(tmp_path)
+    main(["compose"])
+    before = (tmp_path / PARAMS_FILE).read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["compose", "prune.channel_ratio=1.5"])
+    assert exc.value.code != 0
+    assert "prune.channel_ratio" in capsys.readouterr().err
+    assert (tmp_path / PARAMS_FILE).read_bytes() == before
+    assert not (tmp_path / "conf" / "choices").exists() or not any(
+        (tmp_path / "conf" / "choices").iterdir())

@@ -20,14 +20,19 @@ class PruneConfig(_Section):
     """
 
     method: Literal["structured"] = "structured"
-    estimator: Literal["taylor_first", "taylor_vector", "taylor_second", "magnitude",
-                       "random"] = Field("taylor_first", description="Importance estimator.")
-    channel_ratio: float = Field(0.25, description="Share of MLP channels removed per layer.")
-    head_ratio: float = Field(0.0, description="Share of query heads removed per kv group.")
-    kv_group_ratio: float = Field(0.0, description="Share of whole kv groups removed.")
-    round_to: int = Field(128, description="Pruned widths are multiples of this (use the "
+    # The names of `slimline.prune.importance.ESTIMATORS` (kept equal by a test; config does
+    # not import torch).
+    estimator: Literal["taylor_first", "taylor_vector", "taylor_second", "magnitude", "random",
+                       "activation"] = Field("taylor_first", description="Importance estimator.")
+    channel_ratio: float = Field(0.25, ge=0, lt=1,
+                                 description="Share of MLP channels removed per layer.")
+    head_ratio: float = Field(0.0, ge=0, lt=1,
+                              description="Share of query heads removed per kv group.")
+    kv_group_ratio: float = Field(0.0, ge=0, lt=1, description="Share of whole kv groups removed.")
+    round_to: int = Field(128, gt=0, description="Pruned widths are multiples of this (use the "
                           "quantization group size).")
-    num_batches: int = Field(8, gt=0, description="Calibration batches for the gradients.")
+    num_batches: int = Field(8, gt=0, description="Calibration batches for the gradients or "
+                             "activations.")
     batch_size: int = Field(4, gt=0, description="Sequences per calibration batch.")
     seq_len: int = Field(128, gt=1, description="Tokens per calibration sequence.")
     seed: int = Field(0, description="Seed (the random estimator uses it).")
