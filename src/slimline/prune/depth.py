@@ -10,6 +10,9 @@ blocks the same way). The result is a standard checkpoint with fewer layers:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -17,6 +20,8 @@ from slimline.errors import SlimlineError
 
 # Config entries that hold one value per decoder layer and must be subset with them.
 PER_LAYER_KEYS = ("layer_types",)
+# Written next to the checkpoint: every block's score, and which blocks went and stayed.
+DEPTH_FILE = "block_influence.json"
 
 
 def angular_distance(x_in: torch.Tensor, x_out: torch.Tensor) -> torch.Tensor:
@@ -157,3 +162,31 @@ def prune_depth(model: nn.Module, tokenizer, texts: list[str], cfg, *,
     kept = remove_blocks(model, drop)
     return {"block_influence": [round(float(s), 6) for s in scores], "removed": drop,
             "kept": kept}, digest
+
+
+def write_depth_pruned(parent: Path, tmp: Path, cfg, texts: list[str],
+                       rt) -> tuple[dict[str, float], dict[str, str]]:
+    """The prune stage's transform for prune=depth: the parent without its lowest-scoring
+    blocks, saved as safetensors in its stored dtype, plus `DEPTH_FILE`.
+
+    Scores are computed on `rt`'s device; weights are upcast to fp32 only when that is the
+    compute dtype (lossless back to the stored dtype), otherwise used as stored.
+
+    Returns:
+        (metrics, inputs): `layers_removed_share`; the runtime and calibration digest.
+    """
+    from slimline import runtime
+    from slimline.checkpoint import load_checkpoint
+
+    device, compute_dtype = rt.resolve()
+    model, tokenizer = load_checkpoint(parent)
+    stored = next(model.parameters()).dtype
+    used = torch.float32 if compute_dtype == torch.float32 else stored
+    model.to(device, used)
+    before = len(decoder_layers(model))
+    record, digest = prune_depth(model, tokenizer, texts, cfg, device=device)
+    model.to("cpu", stored).save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / DEPTH_FILE).write_text(json.dumps(record) + "\n")
+    return ({"layers_removed_share": len(record["removed"]) / before},
+            {**runtime.record(device, used), "calibration_tokens": digest})

@@ -13,6 +13,8 @@ nearest and FP8 keep a zero at zero.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -88,3 +90,28 @@ def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
                 num_calibration_samples=len(samples), max_seq_length=cfg.seq_len,
                 shuffle_calibration_samples=False, **plan.oneshot_kwargs())
     return sparse_layers(model), token_digest(samples)
+
+
+def write_sparse24(parent: Path, tmp: Path, cfg, texts: list[str],
+                   rt) -> tuple[dict[str, float], dict[str, str]]:
+    """The prune stage's transform for prune=sparse24: the parent made 2:4 sparse, saved
+    dense in its stored dtype (with llm-compressor's recipe.yaml).
+
+    Returns:
+        (metrics, inputs): `sparse_layers` and the share of linear weights that are zero;
+        the runtime (the onload device and the stored dtype llm-compressor computes in) and
+        the calibration digest.
+    """
+    from slimline import runtime
+    from slimline.checkpoint import load_checkpoint
+
+    device, _ = rt.resolve()
+    model, tokenizer = load_checkpoint(parent)  # on CPU; layers are onloaded one at a time
+    stored = next(model.parameters()).dtype
+    names, digest = sparsify(model, tokenizer, texts, cfg, device=device)
+    linear = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    zeros = sum(int((w == 0).sum()) for w in linear) / sum(w.numel() for w in linear)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    return ({"sparse_layers": float(len(names)), "linear_weights_zero_share": zeros},
+            {**runtime.record(device, stored), "calibration_tokens": digest})
