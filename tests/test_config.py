@@ -29,7 +29,7 @@ def test_unknown_group_option_lists_the_valid_ones():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("+model.hidden_sise=64", r"model.hidden_sise: Extra inputs are not permitted"),
+    ("+model.hidden_sise=64", r"model.hidden_sise: unknown key \(did you mean hidden_size\?\)"),
     ("model.num_attention_heads=3", "hidden_size must be divisible by num_attention_heads"),
     ("eval.batch_size=0", r"eval.batch_size: Input should be greater than 0"),
     ("runtime.device=gpu", r"runtime.device: String should match pattern"),

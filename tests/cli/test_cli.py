@@ -38,5 +38,5 @@ def test_bad_override_is_a_message_not_a_traceback(tmp_path):
                              "prune=nope", "--print"], capture_output=True, text=True,
                             cwd=REPO)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: In 'config': Could not find 'prune/nope'")
+    assert result.stderr.startswith("error: prune=nope: prune has no option 'nope'")
     assert "Traceback" not in result.stderr
