@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The modules that start from the one reproduced SMALL project (`small_pipeline`): under
+# xdist (scripts/test.sh runs `-n 2 --dist loadgroup`) they run in one worker, so the
+# session fixture is built once.
+PIPELINE_GROUP = "small_pipeline"
+SHARES_PIPELINE = frozenset({"tests/test_e2e.py", "tests/integrity/test_pipeline.py"})
 
 # No test may reach a hub or send telemetry.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,3 +54,29 @@ def trained_checkpoint(tmp_path_factory, tiny_config) -> Path:
     out = tmp_path_factory.mktemp("ckpt") / "base"
     build_base(tiny_config, out, params={"model": tiny_config.model_dump()})
     return out
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Slow modules first (each stays in file order), so the short tests fill the other
+    worker around them; under `--dist loadgroup` a module is one unit of work, and the
+    modules sharing the reproduced pipeline are one unit together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") == "loadgroup":
+        for item in items:
+            path = item.nodeid.split("::")[0]
+            group = PIPELINE_GROUP if path in SHARES_PIPELINE else path
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory) -> tuple[Path, str]:
+    """A project composed with `dvc_project.SMALL`, after one `dvc repro` (committed), and
+    that repro's output. Built once per session; read it, or copy it
+    (`dvc_project.copy_project`) to change it."""
+    from .dvc_project import SMALL, git_commit, make_project, run
+
+    root = make_project(tmp_path_factory.mktemp("pipeline") / "p", SMALL)
+    out, _ = run(root, "dvc", "repro")
+    git_commit(root, "repro")
+    return root, out

@@ -96,6 +96,13 @@ def make_project(root: Path, overrides: list[str],
     return root
 
 
+def copy_project(source: Path, to: Path) -> Path:
+    """`cp -a`: hard links between the workspace and the DVC cache survive, and slimline
+    relocates the copied MLflow store on its first use (slimline.lineage.relocate)."""
+    subprocess.run(["cp", "-a", str(source), str(to)], check=True)
+    return to
+
+
 def compose(project: Path, overrides: list[str]) -> None:
     """`slimline compose` in-process (a few seconds cheaper than the CLI)."""
     import yaml

@@ -8,17 +8,18 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from . import dvc_project as dp
-from .dvc_project import SMALL, git_commit, make_project, ran, run, runs, slimline, store
+from .dvc_project import SMALL, copy_project, git_commit, ran, run, runs, slimline, store
 
 pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return make_project(tmp_path_factory.mktemp("project"), SMALL)
+def project(small_pipeline, tmp_path_factory) -> Path:
+    """A copy of the session's reproduced pipeline that the tests below change, in order."""
+    return copy_project(small_pipeline[0], tmp_path_factory.mktemp("e2e") / "p")
 
 
-def test_repro_runs_every_stage_and_logs_lineage(project):
-    out, _ = run(project, "dvc", "repro")
+def test_repro_runs_every_stage_and_logs_lineage(small_pipeline):
+    project, out = small_pipeline  # read only: other modules copy it
     assert ran(out) == {"data", "base", "prune", "recover", "quantize", "eval@base",
                          "eval@pruned", "eval@recovered", "eval@quantized", "speed",
                          "report", "register"}

@@ -177,9 +177,10 @@ def test_a_skipped_stage_and_unchanged_inputs_are_not_evaluated_again(project):
     compose(project, CHOICES)
 
 
-@pytest.mark.parametrize("week, seed", [(2, 1), (3, 2)])
-def test_the_weekly_loop_upgrades_the_base_on_one_registered_model(project, week, seed):
-    """README: upgrade the base, `dvc repro`, compare with production, promote."""
+def test_the_weekly_loop_upgrades_the_base_on_one_registered_model(project):
+    """README: upgrade the base, `dvc repro`, compare with production, promote. (One
+    upgrade: a second week would re-run the same code on another seed.)"""
+    week, seed = 2, 1
     name = _model_name(project)
     production = _version(project, "production")
     compose(project, [*CHOICES, f"model.train.seed={seed}", f"model.name=tiny-week{week}"])

@@ -13,21 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.dvc_project import SMALL, git_commit, make_project, ran, run, slimline
+from tests.dvc_project import copy_project, git_commit, ran, run, slimline
 
 pytestmark = pytest.mark.slow
-# SMALL predates the speed stage's own settings (report.speed.*): keep its prompt inside the
-# tiny model's 64 positions and time each stage once.
-OVERRIDES = [*SMALL, "report.speed.prompt_tokens=16", "report.speed.new_tokens=8",
-             "report.speed.repeats=1", "report.speed.rounds=1"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("integrity") / "p", OVERRIDES)
-    run(root, "dvc", "repro")
-    git_commit(root, "repro")
-    return root
+def project(small_pipeline, tmp_path_factory):
+    return copy_project(small_pipeline[0], tmp_path_factory.mktemp("integrity") / "p")
 
 
 def _files(*dirs: Path) -> list[Path]:
