@@ -42,8 +42,7 @@ def main() -> None:
                               round_to=args.round_to, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "pruned"
-                result = prune_checkpoint(artifact_dir("base", root), out, cfg, texts=calib,
-                                          params={}, inputs={})
+                result = prune_checkpoint(artifact_dir("base", root), out, cfg, texts=calib)
                 ppl = checkpoint_perplexity(out, heldout)
             rows.append({"estimator": estimator, "seed": seed, "perplexity": ppl,
                          "ppl_ratio_to_base": ppl / base,

@@ -38,8 +38,7 @@ def main() -> None:
                              symmetric=name != "awq")
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            result = quantize_checkpoint(parent, Path(tmp) / "q", cfg, texts=calib, params={},
-                                         inputs={})
+            result = quantize_checkpoint(parent, Path(tmp) / "q", cfg, texts=calib)
             seconds = time.perf_counter() - start
             ppl = checkpoint_perplexity(Path(tmp) / "q", heldout)
         rows.append({"method": name, "symmetric": cfg.symmetric, "perplexity": ppl,

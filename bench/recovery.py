@@ -41,8 +41,7 @@ def main() -> None:
     for name, (parent, cfg) in runs.items():
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            recover_checkpoint(parent, Path(tmp) / "r", cfg, texts=train, teacher=base,
-                               params={}, inputs={})
+            recover_checkpoint(parent, Path(tmp) / "r", cfg, texts=train, teacher=base)
             seconds[name] = time.perf_counter() - start
             ppl[name] = checkpoint_perplexity(Path(tmp) / "r", heldout)
     lost = ppl["pruned"] - ppl["base"]

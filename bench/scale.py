@@ -69,8 +69,7 @@ def child_prune(parent: Path, work: Path) -> dict:
 
     texts = list(build_corpus().train[:256])  # as many documents as the default split
     start = time.perf_counter()
-    result = prune_checkpoint(parent, work / "pruned", PruneConfig(), texts=texts, params={},
-                              inputs={})
+    result = prune_checkpoint(parent, work / "pruned", PruneConfig(), texts=texts)
     out = {"seconds": time.perf_counter() - start,
            **{k: result.metrics[k] for k in ("importance_seconds", "importance_tokens_per_s",
                                              "params_removed_share") if k in result.metrics}}

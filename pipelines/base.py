@@ -18,15 +18,12 @@ def main() -> None:
     cfg = parse_model(params["model"])
     out = artifact_dir(STAGE, root)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
-                   run_name=f"base {cfg.name}") as run:
+                   run_name=f"base {cfg.name}", root=root) as run:
         result = build_base(cfg, out, params=params, run_id=run.run_id)
-        run.set_tags({"artifact_digest": result.digest, "parent_digest": "",
-                      "artifact_path": str(out.relative_to(root)), **{
-                          f"input.{k}": v for k, v in result.inputs.items()}})
-        run.log_metrics(result.metrics)
-        run.log_series("train_loss_step", result.train_losses)
-        for name in (METADATA_FILE, CARD_FILE, "config.json"):
-            run.log_artifact(out / name, "model")
+        run.record_artifact(result, files=(METADATA_FILE, CARD_FILE, "config.json"), tags={
+            "artifact_path": str(out.relative_to(root)),
+            **{f"input.{k}": v for k, v in result.inputs.items()}})
+        run.log_series("train_loss_step", result.extra.get("train_losses", []))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def quantized_checkpoint(tmp_path_factory, trained_checkpoint):
 
     out = tmp_path_factory.mktemp("quantized") / "ckpt"
     quantize_checkpoint(trained_checkpoint, out, QuantizeConfig(method="rtn", group_size=32),
-                        texts=[], params={}, inputs={})
+                        texts=[])
     return out
 
 

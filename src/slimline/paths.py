@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 
 ARTIFACTS = "artifacts"
-METRICS = "metrics"
+METRICS = "metrics"  # metrics/<stage>.json: each model stage's evaluation, for DVC
+EVALS = "evals"  # evals/<stage>.json: lm-eval's full results of each model stage
+PLOTS = "plots"  # DVC plot data (the recovery loss curve)
+REPORTS = "reports"  # the report's tables and figures
+REGISTRY_FILE = "registry.json"  # the register stage's summary
 MLRUNS = "mlruns"
 
 

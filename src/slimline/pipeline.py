@@ -6,13 +6,25 @@ DVC watches, what the stage uses and what MLflow records as the run's params.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from slimline.errors import SlimlineError
-from slimline.paths import project_root
+from slimline.lineage.metadata import CARD_FILE, METADATA_FILE, Provenance
+from slimline.paths import artifact_dir, project_root
+
+if TYPE_CHECKING:
+    from slimline.config import RuntimeConfig
+    from slimline.data import SplitInfo
+    from slimline.lineage.tracking import StageRun
+    from slimline.model_stage import StageResult
+    from slimline.stages import ModelStage
+
+T = TypeVar("T")
 
 PARAMS_FILE = "params.yaml"
 
@@ -72,3 +84,72 @@ def tracking_experiment(root: Path | None = None) -> str:
     """MLflow experiment for stage runs. Read but not declared: renaming the experiment
     changes where lineage goes, not what a stage computes, so it must not re-run stages."""
     return _get(load_params(root), "registry.experiment")
+
+
+@dataclass
+class ModelStageContext:
+    """What a model stage's entry point works with: its declared params, its open run, the
+    data split it reads and the directories of the chain."""
+
+    stage: ModelStage
+    root: Path
+    params: dict
+    run: StageRun
+    split: SplitInfo | None = None
+    texts: list[str] = field(default_factory=list)
+
+    def artifact(self, name: str) -> Path:
+        return artifact_dir(name, self.root)
+
+    @property
+    def out(self) -> Path:
+        return self.artifact(self.stage.name)
+
+    @property
+    def parent(self) -> Path:
+        return self.artifact(self.stage.parent or "")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.artifact("data")
+
+    def section(self, model: type[T]) -> T:
+        """The stage's params section, validated."""
+        from slimline.config import parse_section
+
+        return parse_section(model, self.params[self.stage.section], self.stage.section)
+
+    def runtime(self) -> RuntimeConfig:
+        from slimline.config import RuntimeConfig, parse_section
+
+        return parse_section(RuntimeConfig, self.params["runtime"], "runtime")
+
+    @property
+    def record(self) -> Provenance:
+        """The params read, the split read (by its name and sha256) and the run."""
+        inputs = {self.split.name: self.split.sha256} if self.split else {}
+        return Provenance(self.params, inputs, self.run.run_id)
+
+
+def run_model_stage(name: str, build: Callable[[ModelStageContext], StageResult], *,
+                    files: tuple[str, ...] = ()) -> StageResult:
+    """The entry point of a model stage after the base: read its declared params and its
+    split, open its run (named for its method), `build`, then record the artifact on the
+    run: digests, skipped, runtime, metrics, and `slimline.json`, the card, `config.json`
+    and `files`."""
+    from slimline.data import read_split
+    from slimline.lineage.tracking import stage_run
+    from slimline.stages import model_stage
+
+    stage = model_stage(name)
+    root = project_root()
+    params = stage_params(stage.dvc_stage, root)
+    split, texts = (read_split(artifact_dir("data", root), stage.reads_split)
+                    if stage.reads_split else (None, []))
+    with stage_run(stage.dvc_stage, params=params, experiment=tracking_experiment(root),
+                   run_name=f"{stage.dvc_stage} {params[stage.section]['method']}",
+                   root=root) as run:
+        result = build(ModelStageContext(stage, root, params, run, split, texts))
+        run.record_artifact(result, files=(METADATA_FILE, CARD_FILE, "config.json", *files),
+                            tags={"skipped": str(result.skipped).lower()})
+    return result

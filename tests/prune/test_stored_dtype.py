@@ -17,7 +17,7 @@ def test_bf16_base_gives_bf16_pruned_checkpoint(tmp_path, trained_checkpoint):
     ArtifactMetadata(stage="base", digest="b" * 64, parent_digest=None, params={}).write(base)
     cfg = PruneConfig(channel_ratio=0.5, round_to=32, num_batches=2, batch_size=2, seq_len=32)
     prune_checkpoint(base, tmp_path / "p", cfg, texts=list(build_corpus().train[:100]),
-                     params={}, inputs={}, runtime=RuntimeConfig(device="cpu", dtype="float32"))
+                     runtime=RuntimeConfig(device="cpu", dtype="float32"))
     dtypes = {e["dtype"] for f in (tmp_path / "p").glob("model*.safetensors")
               for n, e in safetensors_header(f).items() if n != "__metadata__"}
     assert dtypes == {"BF16"}

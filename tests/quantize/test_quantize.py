@@ -8,7 +8,7 @@ from slimline.checkpoint import load_checkpoint, token_stream
 from slimline.config import QuantizeConfig, SkippedStage
 from slimline.data.corpus import build_corpus
 from slimline.errors import SlimlineError
-from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.metadata import ArtifactMetadata, Provenance
 from slimline.quantize import calibration_samples, quantize_checkpoint, token_digest
 from slimline.quantize._compat import cpu_safe_awq
 from slimline.quantize.check import check_group_widths
@@ -59,8 +59,8 @@ def test_methods_reload_on_grid_with_small_loss_rise(arch, method, tmp_path, req
                                      "qwen2_checkpoint")
     cfg = QuantizeConfig(method=method, symmetric=method != "awq", **CFG)
     out = tmp_path / "q"
-    result = quantize_checkpoint(parent, out, cfg, texts=TEXTS, params={}, inputs={})
-    assert (result.calibration_digest is None) == (method == "rtn")
+    result = quantize_checkpoint(parent, out, cfg, texts=TEXTS)
+    assert ("calibration_tokens" not in result.inputs) == (method == "rtn")
     assert result.metrics["effective_bits_per_weight"] < 5.5
     before, after = _loss(parent), _loss(out)
     assert after < before * 1.10 + 0.05, (before, after)
@@ -87,7 +87,7 @@ def test_methods_reload_on_grid_with_small_loss_rise(arch, method, tmp_path, req
 
 def test_eight_bit_reloads(tmp_path, trained_checkpoint):
     cfg = QuantizeConfig(method="rtn", bits=8, **CFG)
-    quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=[], params={}, inputs={})
+    quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=[])
     assert _loss(tmp_path / "q") == pytest.approx(_loss(trained_checkpoint), rel=0.01)
 
 
@@ -110,9 +110,10 @@ def test_calibration_digest_names_the_exact_tokens(trained_checkpoint):
 def test_digest_is_recorded_in_metadata(tmp_path, trained_checkpoint):
     cfg = QuantizeConfig(method="gptq", **CFG)
     result = quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=TEXTS,
-                                 params={}, inputs={"calibration": "c"})
+                                 record=Provenance(inputs={"calibration": "c"}))
     meta = ArtifactMetadata.read(tmp_path / "q")
-    assert meta.inputs == {"calibration": "c", "calibration_tokens": result.calibration_digest,
+    tokens = result.inputs["calibration_tokens"]
+    assert meta.inputs == {"calibration": "c", "calibration_tokens": tokens,
                            "device": "cpu", "compute_dtype": "float32"}  # where it computed
     assert meta.parent_digest == ArtifactMetadata.read(trained_checkpoint).digest
 
@@ -121,8 +122,7 @@ def test_widths_that_do_not_fit_the_group_fail_before_calibrating(tmp_path, trai
     cfg = QuantizeConfig(method="gptq", group_size=48, num_samples=4, seq_len=32)
     with pytest.raises(SlimlineError, match=r"group_size=48 does not divide .*q_proj \(64\)"
                        r".* and 8 more. Prune with prune.round_to=48"):
-        quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=TEXTS, params={},
-                            inputs={})
+        quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=TEXTS)
     assert not (tmp_path / "q").exists()
     model, _ = load_checkpoint(trained_checkpoint)
     names = check_group_widths(model, 32, ["lm_head", "re:.*mlp.*"])
@@ -130,8 +130,7 @@ def test_widths_that_do_not_fit_the_group_fail_before_calibrating(tmp_path, trai
 
 
 def test_none_passes_through(tmp_path, trained_checkpoint):
-    result = quantize_checkpoint(trained_checkpoint, tmp_path / "q", SkippedStage(), texts=[],
-                                 params={}, inputs={})
+    result = quantize_checkpoint(trained_checkpoint, tmp_path / "q", SkippedStage(), texts=[])
     assert result.skipped and result.digest == ArtifactMetadata.read(trained_checkpoint).digest
 
 

@@ -8,7 +8,7 @@ from slimline.checkpoint import load_checkpoint, token_stream
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig, SkippedStage
 from slimline.data.corpus import build_corpus
 from slimline.errors import SlimlineError
-from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.metadata import ArtifactMetadata, Provenance
 from slimline.recover import kd_loss, recover_checkpoint, write_loss_curve
 from slimline.recover.train import add_adapters, train_adapters
 
@@ -37,11 +37,10 @@ def test_merged_weights_reproduce_adapter_logits(trained_checkpoint):
 def test_lora_recovery_writes_a_deterministic_standard_checkpoint(tmp_path, trained_checkpoint):
     cfg = LoraRecoverConfig(**SHORT)
     a = recover_checkpoint(trained_checkpoint, tmp_path / "a", cfg, texts=TEXTS, teacher=None,
-                           params={}, inputs={"recovery": "r"})
-    b = recover_checkpoint(trained_checkpoint, tmp_path / "b", cfg, texts=TEXTS, teacher=None,
-                           params={}, inputs={})
+                           record=Provenance(inputs={"recovery": "r"}))
+    b = recover_checkpoint(trained_checkpoint, tmp_path / "b", cfg, texts=TEXTS, teacher=None)
     assert a.digest == b.digest != ArtifactMetadata.read(trained_checkpoint).digest
-    assert a.losses == b.losses and len(a.losses) == 6
+    assert a.extra["losses"] == b.extra["losses"] and len(a.extra["losses"]) == 6
     meta = ArtifactMetadata.read(tmp_path / "a")
     assert meta.stage == "recovered"
     assert meta.parent_digest == ArtifactMetadata.read(trained_checkpoint).digest
@@ -49,14 +48,14 @@ def test_lora_recovery_writes_a_deterministic_standard_checkpoint(tmp_path, trai
     recovered = AutoModelForCausalLM.from_pretrained(tmp_path / "a")
     assert {k: v.shape for k, v in recovered.state_dict().items()} == {
         k: v.shape for k, v in base.state_dict().items()}
-    write_loss_curve(tmp_path / "curve.json", a.losses)
+    write_loss_curve(tmp_path / "curve.json", a.extra["losses"])
     rows = json.loads((tmp_path / "curve.json").read_text())
     assert [r["step"] for r in rows] == list(range(6))
 
 
 def test_none_is_an_exact_pass_through(tmp_path, trained_checkpoint):
     result = recover_checkpoint(trained_checkpoint, tmp_path / "r", SkippedStage(), texts=[],
-                                teacher=None, params={}, inputs={})
+                                teacher=None)
     assert result.skipped
     assert result.digest == ArtifactMetadata.read(trained_checkpoint).digest
     assert "skipped" in (tmp_path / "r" / "README.md").read_text()

@@ -43,12 +43,12 @@ def test_recovered_checkpoint_keeps_the_stored_dtype(parent, compute, on_disk, t
     parent_dir = request.getfixturevalue(parent)
     cfg = DistillRecoverConfig(**SHORT)
     result = recover_checkpoint(parent_dir, tmp_path / "r", cfg, texts=TEXTS,
-                                teacher=parent_dir, params={}, inputs={},
+                                teacher=parent_dir,
                                 runtime=RuntimeConfig(device="cpu", dtype=compute))
     assert _stored_dtypes(tmp_path / "r") == {on_disk}
     meta = ArtifactMetadata.read(tmp_path / "r")
     assert meta.inputs == {"device": "cpu", "compute_dtype": compute}
-    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert all(torch.isfinite(torch.tensor(result.extra["losses"])))
 
 
 def _fixed_batch_loss(model_dir) -> float:
@@ -61,8 +61,7 @@ def _fixed_batch_loss(model_dir) -> float:
 def test_bf16_checkpoint_trains_in_fp32_and_loss_decreases(bf16_checkpoint, tmp_path):
     cfg = LoraRecoverConfig(**{**SHORT, "steps": 30, "batch_size": 8, "lr": 1e-2})
     recover_checkpoint(bf16_checkpoint, tmp_path / "r", cfg, texts=TEXTS, teacher=None,
-                       params={}, inputs={}, runtime=RuntimeConfig(device="cpu",
-                                                                   dtype="float32"))
+                       runtime=RuntimeConfig(device="cpu", dtype="float32"))
     assert _fixed_batch_loss(tmp_path / "r") < 0.99 * _fixed_batch_loss(bf16_checkpoint)
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "r")
     assert {p.dtype for p in merged.parameters()} == {torch.bfloat16}

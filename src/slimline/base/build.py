@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slimline._atomic import atomic_directory
-from slimline.checkpoint import parameter_stats
 from slimline.config import HFModelConfig, TinyModelConfig
-from slimline.lineage.metadata import seal_artifact
+from slimline.lineage.metadata import Provenance
+from slimline.model_stage import Made, StageResult, build_model_stage
+from slimline.stages import model_stage
 
-
-@dataclass
-class BaseResult:
-    """What the base stage made: its digest, measurements and the inputs it came from."""
-
-    path: Path
-    digest: str
-    metrics: dict[str, float]
-    inputs: dict[str, str]
-    train_losses: list[float] = field(default_factory=list)
+STAGE = model_stage("base")
 
 
 def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, list[float]]:
@@ -46,7 +36,7 @@ def _build_tiny(cfg: TinyModelConfig, out: Path) -> tuple[dict[str, str], dict, 
 
 
 def build_base(cfg: TinyModelConfig | HFModelConfig, out_dir: Path, *,
-               params: dict[str, Any], run_id: str | None = None) -> BaseResult:
+               params: dict[str, Any], run_id: str | None = None) -> StageResult:
     """Write the base checkpoint, its `slimline.json` and model card to `out_dir` atomically.
 
     Args:
@@ -54,23 +44,26 @@ def build_base(cfg: TinyModelConfig | HFModelConfig, out_dir: Path, *,
         out_dir: target directory (replaced only when everything succeeded).
         params: the params the stage read, recorded in `slimline.json`.
         run_id: MLflow run of this stage execution, if any.
+
+    Returns:
+        The built stage; `extra["train_losses"]` holds the tiny model's per-step loss.
     """
-    with atomic_directory(out_dir) as tmp:
-        losses: list[float] = []
-        hashes: dict[str, str] = {}
+    def transform(tmp: Path) -> Made:
         if isinstance(cfg, TinyModelConfig):
             inputs, metrics, losses = _build_tiny(cfg, tmp)
-            lineage = (f"The embedded tiny default `{cfg.name}`: a {cfg.num_hidden_layers}-layer "
-                       "Llama trained from scratch on slimline's built-in corpus.")
-        else:
-            from slimline.base._hf import materialise
+            return Made(metrics=metrics, inputs=inputs, extra={"train_losses": losses})
+        from slimline.base._hf import materialise
 
-            hashes = materialise(cfg, tmp)
-            inputs = {"source": cfg.source, "source_revision": cfg.revision or "default"}
-            metrics = {}
-            lineage = f"Base checkpoint `{cfg.source}` brought in unchanged as `{cfg.name}`."
-        metrics.update(parameter_stats(tmp))
-        digest = seal_artifact(tmp, stage="base", parent_digest=None, params=params,
-                               metrics=metrics, inputs=inputs, run_id=run_id,
-                               title=f"{cfg.name} (base)", story=lineage, known=hashes).digest
-    return BaseResult(out_dir, digest, metrics, inputs, losses)
+        hashes = materialise(cfg, tmp)
+        return Made(inputs={"source": cfg.source, "source_revision": cfg.revision or "default"},
+                    known=hashes)
+
+    def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+        if isinstance(cfg, TinyModelConfig):
+            return (f"The embedded tiny default `{cfg.name}`: a {cfg.num_hidden_layers}-layer "
+                    "Llama trained from scratch on slimline's built-in corpus.")
+        return f"Base checkpoint `{cfg.source}` brought in unchanged as `{cfg.name}`."
+
+    return build_model_stage(STAGE, None, out_dir, transform=transform, story=story,
+                             record=Provenance(params=params, run_id=run_id),
+                             title=f"{cfg.name} (base)")

@@ -110,6 +110,17 @@ def write_model_card(directory: Path, meta: ArtifactMetadata, title: str,
     return path
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What a stage execution records about itself in `slimline.json`: the params it read,
+    the digests of the inputs it was given, and its MLflow run (kept on the returned
+    metadata only). The default, recording nothing, suits benchmarks and tests."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+
+
 def seal_artifact(directory: Path, *, stage: str, parent_digest: str | None,
                   params: dict[str, Any], metrics: dict[str, float], inputs: dict[str, str],
                   run_id: str | None, title: str, story: str,

@@ -122,7 +122,7 @@ def pipeline_key() -> str | None:
     return None
 
 
-def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path | None) -> str:
+def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path) -> str:
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{TAG}pipeline_key` = '{key}'", max_results=1
     )
@@ -132,12 +132,12 @@ def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path | N
         experiment_id,
         run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
         tags={f"{TAG}pipeline_key": key, f"{TAG}stage": "pipeline",
-              f"{TAG}git_commit": git_commit() or "unknown",
+              f"{TAG}git_commit": git_commit(params_file.parent) or "unknown",
               # The DVC experiment it runs (queued ones too): how `slimline sweep` finds
               # and nests the pipelines of its points.
               **({f"{TAG}experiment": exp} if (exp := os.environ.get("DVC_EXP_NAME")) else {})},
     )
-    if params_file is not None and params_file.exists():
+    if params_file.exists():
         client.log_artifact(run.info.run_id, str(params_file))
     return run.info.run_id
 
@@ -201,6 +201,26 @@ class StageRun:
         return self.log_dataset(Path(data_dir) / split.file, name=f"data/{split.name}",
                          digest=split.sha256, context=split.name, num_rows=split.num_docs)
 
+    def record_artifact(self, result: Any, *, files: tuple[str, ...],
+                        tags: Mapping[str, Any] | None = None) -> None:
+        """The tail every model stage's run shares: tag the artifact's digest, its parent's
+        and the runtime it computed on, log its metrics and its `files` (those present).
+
+        Args:
+            result: the built stage (a `slimline.model_stage.StageResult`).
+            files: names in the artifact directory to log under `model/`.
+            tags: more tags for this stage.
+        """
+        from slimline import runtime
+
+        self.set_tags({"artifact_digest": result.digest,
+                       "parent_digest": result.parent_digest or "",
+                       **runtime.run_tags(result.inputs), **(tags or {})})
+        self.log_metrics(result.metrics)
+        for name in files:
+            if (result.path / name).exists():
+                self.log_artifact(result.path / name, "model")
+
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow
 
@@ -233,7 +253,8 @@ def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
 @contextmanager
 def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
               dvc_stage: str | None = None, run_name: str | None = None,
-              extra_tags: Mapping[str, str] | None = None) -> Iterator[StageRun]:
+              extra_tags: Mapping[str, str] | None = None,
+              root: Path | None = None) -> Iterator[StageRun]:
     """Open the MLflow run of one stage execution, nested under the pipeline's parent run.
 
     Logs exactly `params` (flattened), the lineage tags, and on exit the wall time and peak
@@ -246,7 +267,7 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
 
     from slimline.integrity import check_stage_inputs
 
-    root = project_root()
+    root = root or project_root()
     check_stage_inputs(dvc_stage or stage, root)
     experiment_id = configure(experiment, root)
     client = MlflowClient()

@@ -10,28 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
-from slimline._atomic import atomic_directory
 from slimline._digest import file_sha256
-from slimline.checkpoint import count_parameters, parameter_stats, pass_through
+from slimline.checkpoint import count_parameters
 from slimline.config import PruneConfig, RuntimeConfig, SkippedStage
 from slimline.errors import SlimlineError
-from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
+from slimline.lineage.metadata import ArtifactMetadata, Provenance
+from slimline.model_stage import Made, StageResult, build_model_stage
+from slimline.stages import model_stage
 
 KEPT_FILE = "kept_indices.json"
-
-
-@dataclass
-class PruneResult:
-    path: Path
-    digest: str
-    parent_digest: str
-    metrics: dict[str, float]
-    skipped: bool
-    kept: list[dict[str, list[int]]] = field(default_factory=list)
+STAGE = model_stage("pruned")
 
 
 def _token_digest(batches: list) -> str:
@@ -113,9 +104,9 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
 
 
 def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStage, *,
-                     texts: list[str], params: dict[str, Any], inputs: dict[str, str],
-                     run_id: str | None = None, scores: Path | None = None,
-                     runtime: RuntimeConfig | None = None) -> PruneResult:
+                     texts: list[str], record: Provenance | None = None,
+                     scores: Path | None = None,
+                     runtime: RuntimeConfig | None = None) -> StageResult:
     """Write the pruned checkpoint (or the parent unchanged for prune=none) atomically.
 
     Args:
@@ -123,34 +114,33 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         out_dir: target directory (`artifacts/pruned`).
         cfg: the `prune` section.
         texts: calibration documents for the gradients of the Taylor estimators.
-        params, inputs, run_id: recorded in `slimline.json` (the runtime and the digest of
-            the calibration token ids are added to `inputs`).
+        record: what to record in `slimline.json` (the runtime and the digest of the
+            calibration token ids are added to its inputs).
         scores: a pruned artifact of the same parent and estimator whose importance scores
             to reuse instead of running the backward pass (`texts` is then not read).
         runtime: where and in what dtype to compute (default: auto, auto); the pruned
             checkpoint keeps the parent's stored dtype.
+
+    Returns:
+        The built stage; `extra["kept"]` holds each layer's kept indices.
     """
-    parent_meta = ArtifactMetadata.read(parent)
-    skipped = isinstance(cfg, SkippedStage)
-    with atomic_directory(out_dir) as tmp:
-        kept: list[dict] = []
-        shares = {"channels_removed_share": 0.0, "heads_removed_share": 0.0}
-        if skipped:
-            pass_through(parent, tmp)
-        else:
-            kept, shares, more_inputs = _prune(parent, tmp, cfg, texts, parent_meta.digest,
-                                               scores, runtime or RuntimeConfig())
-            inputs = {**inputs, **more_inputs}
-        metrics = {**shares, **parameter_stats(tmp)}
-        before = count_parameters(parent)
-        metrics.update(num_parameters_before=before,
-                       params_removed_share=1 - metrics["num_parameters"] / before)
-        if skipped:
-            story = "Pruning skipped (prune=none): the base checkpoint, unchanged."
-        else:
-            story = (f"Structured pruning of `{parent_meta.digest[:12]}` with {cfg.estimator} "
-                     f"importance: {metrics['params_removed_share']:.1%} of parameters removed.")
-        digest = seal_artifact(tmp, stage="pruned", parent_digest=parent_meta.digest,
-                               params=params, metrics=metrics, inputs=inputs, run_id=run_id,
-                               title="pruned model", story=story).digest
-    return PruneResult(out_dir, digest, parent_meta.digest, metrics, skipped, kept)
+    def transform(tmp: Path) -> Made:
+        parent_digest = ArtifactMetadata.read(parent).digest
+        kept, shares, inputs = _prune(parent, tmp, cfg, texts, parent_digest, scores,
+                                      runtime or RuntimeConfig())
+        return Made(metrics=shares, inputs=inputs, extra={"kept": kept})
+
+    before = count_parameters(parent)
+
+    def measure(metrics: dict[str, float]) -> dict[str, float]:
+        return {"channels_removed_share": 0.0, "heads_removed_share": 0.0, **metrics,
+                "num_parameters_before": before,
+                "params_removed_share": 1 - metrics["num_parameters"] / before}
+
+    def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+        return (f"Structured pruning of `{parent_digest[:12]}` with {cfg.estimator} "
+                f"importance: {metrics['params_removed_share']:.1%} of parameters removed.")
+
+    return build_model_stage(STAGE, parent, out_dir, record=record, story=story,
+                             measure=measure,
+                             transform=None if isinstance(cfg, SkippedStage) else transform)

@@ -5,9 +5,9 @@
 check and size accounting, `_compat` contains upstream workarounds, `build` the artifact.
 """
 
-from slimline.quantize.build import QuantizeResult, quantize_checkpoint
+from slimline.quantize.build import quantize_checkpoint
 from slimline.quantize.calibration import calibration_samples, token_digest
 from slimline.quantize.methods import METHODS
 
-__all__ = ["METHODS", "QuantizeResult", "calibration_samples", "quantize_checkpoint",
+__all__ = ["METHODS", "calibration_samples", "quantize_checkpoint",
            "token_digest"]

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from slimline._atomic import atomic_directory
-from slimline.checkpoint import parameter_stats, pass_through
 from slimline.config import QuantizeConfig, RuntimeConfig, SkippedStage
-from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
+from slimline.lineage.metadata import Provenance
+from slimline.model_stage import Made, StageResult, build_model_stage
 from slimline.quantize.calibration import calibration_samples, token_digest
 from slimline.quantize.methods import METHODS
+from slimline.stages import model_stage
 
-
-@dataclass
-class QuantizeResult:
-    path: Path
-    digest: str
-    parent_digest: str
-    calibration_digest: str | None
-    metrics: dict[str, float]
-    skipped: bool
+STAGE = model_stage("quantized")
+# The inputs key of the digest of the token ids calibrated on.
+CALIBRATION_TOKENS = "calibration_tokens"
 
 
 def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
@@ -62,9 +54,8 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
 
 
 def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | SkippedStage, *,
-                        texts: list[str], params: dict[str, Any], inputs: dict[str, str],
-                        run_id: str | None = None,
-                        runtime: RuntimeConfig | None = None) -> QuantizeResult:
+                        texts: list[str], record: Provenance | None = None,
+                        runtime: RuntimeConfig | None = None) -> StageResult:
     """Write the quantized checkpoint (or the parent unchanged for quantize=none) atomically.
 
     Args:
@@ -72,32 +63,28 @@ def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | Skipp
         out_dir: target directory (`artifacts/quantized`).
         cfg: the `quantize` section.
         texts: calibration documents (tokenized here; their ids are what the digest names).
-        params, inputs, run_id: recorded in `slimline.json` (with the onload device and
-            the dtype computed in).
+        record: what to record in `slimline.json` (the onload device, the dtype computed
+            in and the calibration token-id digest are added to its inputs).
         runtime: the device layers are onloaded to, one at a time (default: auto); the
             model itself stays on the CPU.
+
+    Returns:
+        The built stage; `inputs["calibration_tokens"]` is the digest of the token ids
+        calibrated on, when the method calibrates.
     """
     from slimline.quantize.check import weight_bytes
 
-    parent_meta = ArtifactMetadata.read(parent)
-    skipped = isinstance(cfg, SkippedStage)
-    with atomic_directory(out_dir) as tmp:
-        calibration, used = None, {}
-        if skipped:
-            pass_through(parent, tmp)
-        else:
-            calibration, used = _quantize(parent, tmp, cfg, texts, runtime or RuntimeConfig())
-        metrics = {**parameter_stats(tmp), **({} if skipped else weight_bytes(tmp))}
-        all_inputs = {**inputs, **used,
-                      **({"calibration_tokens": calibration} if calibration else {})}
-        if skipped:
-            story = "Quantization skipped (quantize=none): the recovered checkpoint, unchanged."
-        else:
-            story = (f"`{parent_meta.digest[:12]}` quantized with {cfg.method.upper()} to "
-                     f"{cfg.bits}-bit weights (group {cfg.group_size}, "
-                     f"{'symmetric' if cfg.symmetric else 'asymmetric'}) in compressed-tensors "
-                     "format, loadable by transformers and vLLM.")
-        digest = seal_artifact(tmp, stage="quantized", parent_digest=parent_meta.digest,
-                               params=params, metrics=metrics, inputs=all_inputs,
-                               run_id=run_id, title="quantized model", story=story).digest
-    return QuantizeResult(out_dir, digest, parent_meta.digest, calibration, metrics, skipped)
+    def transform(tmp: Path) -> Made:
+        calibration, used = _quantize(parent, tmp, cfg, texts, runtime or RuntimeConfig())
+        return Made(metrics=weight_bytes(tmp),
+                    inputs={**used, **({CALIBRATION_TOKENS: calibration} if calibration
+                                       else {})})
+
+    def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+        return (f"`{parent_digest[:12]}` quantized with {cfg.method.upper()} to "
+                f"{cfg.bits}-bit weights (group {cfg.group_size}, "
+                f"{'symmetric' if cfg.symmetric else 'asymmetric'}) in compressed-tensors "
+                "format, loadable by transformers and vLLM.")
+
+    return build_model_stage(STAGE, parent, out_dir, record=record, story=story,
+                             transform=None if isinstance(cfg, SkippedStage) else transform)

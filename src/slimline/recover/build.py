@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from slimline._atomic import atomic_directory
-from slimline.checkpoint import parameter_stats, pass_through
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig, RuntimeConfig, SkippedStage
-from slimline.lineage.metadata import ArtifactMetadata, seal_artifact
+from slimline.lineage.metadata import Provenance
+from slimline.model_stage import Made, StageResult, build_model_stage
+from slimline.stages import model_stage
 
-LOSS_FILE = "loss_curve.json"
-
-
-@dataclass
-class RecoverResult:
-    path: Path
-    digest: str
-    parent_digest: str
-    metrics: dict[str, float]
-    skipped: bool
-    losses: list[float] = field(default_factory=list)
+STAGE = model_stage("recovered")
 
 
 def _placed(model_dir: Path, device, compute_dtype):
@@ -75,9 +63,9 @@ def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecover
 
 def recover_checkpoint(parent: Path, out_dir: Path,
                        cfg: LoraRecoverConfig | DistillRecoverConfig | SkippedStage, *,
-                       texts: list[str], teacher: Path | None, params: dict[str, Any],
-                       inputs: dict[str, str], run_id: str | None = None,
-                       runtime: RuntimeConfig | None = None) -> RecoverResult:
+                       texts: list[str], teacher: Path | None,
+                       record: Provenance | None = None,
+                       runtime: RuntimeConfig | None = None) -> StageResult:
     """Write the recovered checkpoint (or the parent unchanged for recover=none) atomically.
 
     Args:
@@ -86,34 +74,27 @@ def recover_checkpoint(parent: Path, out_dir: Path,
         cfg: the `recover` section.
         texts: recovery documents.
         teacher: the base checkpoint, loaded only for distillation.
-        params, inputs, run_id: recorded in `slimline.json` (with the device and compute
-            dtype used).
+        record: what to record in `slimline.json` (the device and compute dtype used are
+            added to its inputs).
         runtime: where and in what dtype to train (default: auto, auto); the recovered
             checkpoint keeps the parent's stored dtype.
+
+    Returns:
+        The built stage; `extra["losses"]` holds the per-step training loss.
     """
-    parent_meta = ArtifactMetadata.read(parent)
-    skipped = isinstance(cfg, SkippedStage)
-    with atomic_directory(out_dir) as tmp:
-        losses: list[float] = []
-        if skipped:
-            pass_through(parent, tmp)
-        else:
-            losses, used = _recover(parent, teacher, tmp, cfg, texts,
-                                    runtime or RuntimeConfig())
-            inputs = {**inputs, **used}
-        metrics = parameter_stats(tmp)
-        if losses:
-            tail = losses[-10:]
-            metrics.update(train_loss_first=losses[0], train_loss_final=sum(tail) / len(tail))
-        if skipped:
-            story = "Recovery skipped (recover=none): the pruned checkpoint, unchanged."
-        else:
-            story = (f"`{parent_meta.digest[:12]}` fine-tuned with {cfg.method} (LoRA r="
-                     f"{cfg.rank}, {cfg.steps} steps) and merged into plain weights.")
-        digest = seal_artifact(tmp, stage="recovered", parent_digest=parent_meta.digest,
-                               params=params, metrics=metrics, inputs=inputs, run_id=run_id,
-                               title="recovered model", story=story).digest
-    return RecoverResult(out_dir, digest, parent_meta.digest, metrics, skipped, losses)
+    def transform(tmp: Path) -> Made:
+        losses, used = _recover(parent, teacher, tmp, cfg, texts, runtime or RuntimeConfig())
+        tail = losses[-10:]
+        metrics = ({"train_loss_first": losses[0], "train_loss_final": sum(tail) / len(tail)}
+                   if losses else {})
+        return Made(metrics=metrics, inputs=used, extra={"losses": losses})
+
+    def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+        return (f"`{parent_digest[:12]}` fine-tuned with {cfg.method} (LoRA r="
+                f"{cfg.rank}, {cfg.steps} steps) and merged into plain weights.")
+
+    return build_model_stage(STAGE, parent, out_dir, record=record, story=story,
+                             transform=None if isinstance(cfg, SkippedStage) else transform)
 
 
 def write_loss_curve(path: Path, losses: list[float]) -> None:
