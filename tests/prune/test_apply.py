@@ -4,15 +4,28 @@ import copy
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    GemmaConfig,
+    LlamaConfig,
+    MistralConfig,
+    Phi3Config,
+    Qwen2Config,
+    Qwen3Config,
+)
 
+from slimline.errors import SlimlineError
 from slimline.prune import compute_scores, make_plan, model_shape, prune_layers
+from slimline.prune.architectures import ARCHITECTURES, SUPPORTED
+from slimline.prune.importance import ESTIMATORS
 from slimline.prune.structure import head_rows
 
 CONFIGS = {
     "llama": LlamaConfig,
     "mistral": MistralConfig,
     "qwen2": Qwen2Config,
+    "qwen3": Qwen3Config,
+    "gemma": GemmaConfig,
 }
 # (channel_ratio, head_ratio, kv_group_ratio): each group kind alone, then all together
 KINDS = {"mlp": (0.25, 0.0, 0.0), "heads": (0.0, 0.5, 0.0), "kv_groups": (0.0, 0.0, 0.5),
@@ -22,7 +35,7 @@ KINDS = {"mlp": (0.25, 0.0, 0.0), "heads": (0.0, 0.5, 0.0), "kv_groups": (0.0, 0
 def _model(arch: str):
     cfg = CONFIGS[arch](vocab_size=64, hidden_size=64, intermediate_size=64,
                         num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=4,
-                        max_position_embeddings=32)
+                        max_position_embeddings=32, head_dim=8)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg)
     with torch.no_grad():  # random biases, so a wrongly sliced q/k/v bias shows up
@@ -76,8 +89,20 @@ def test_pruned_equals_masked_original(arch, kind, tmp_path):
         p.numel() for p in original.parameters())
 
 
-@pytest.mark.parametrize("estimator", ["taylor_first", "taylor_vector", "taylor_second",
-                                       "magnitude", "random"])
+def test_every_supported_architecture_is_tested():
+    assert set(CONFIGS) == SUPPORTED
+
+
+def test_fused_projections_are_refused_by_model_type():
+    cfg = Phi3Config(vocab_size=64, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                     num_attention_heads=8, num_key_value_heads=4)
+    assert ARCHITECTURES["phi3"].linears() == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    with pytest.raises(SlimlineError, match=r"model_type='phi3'.*qkv_proj, gate_up_proj.*"
+                       r"prune=none"):
+        model_shape(cfg)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_every_estimator_prunes_to_the_plan(estimator):
     model = _model("llama")
     shape = model_shape(model.config)
