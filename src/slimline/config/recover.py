@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from slimline.config._section import SkippedStage, _Section
-
-_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+from slimline.prune.architectures import DEFAULT_LORA_TARGETS  # torch-free
 
 
 class LoraRecoverConfig(_Section):
@@ -25,8 +24,9 @@ class LoraRecoverConfig(_Section):
     rank: int = Field(8, gt=0, description="LoRA rank r.")
     alpha: float = Field(16, gt=0, description="LoRA alpha (scale = alpha / r).")
     dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: list[str] = Field(default_factory=lambda: list(_LINEAR),
-                                      description="Linear layers that get adapters.")
+    target_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_LORA_TARGETS),
+                                      description="Linear layers that get adapters (default: "
+                                      "every projection of a Llama-like layer).")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate of AdamW.")
     steps: int = Field(64, gt=0, description="Optimizer steps.")
     warmup_steps: int = Field(10, ge=0)

@@ -16,11 +16,16 @@ def add_adapters(model, cfg: LoraRecoverConfig):
     """Wrap `model` with LoRA adapters on `cfg.target_modules` (seeded initialisation)."""
     from peft import LoraConfig, get_peft_model
 
+    from slimline.prune.architectures import lora_targets
+
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     missing = sorted(set(cfg.target_modules) - present)
     if missing:
+        known = lora_targets(model.config.model_type)
+        hint = (f"for {model.config.model_type}: recover.target_modules=[{','.join(known)}]"
+                if known else f"e.g. {sorted(present)[:8]}")
         raise SlimlineError(f"recover.target_modules names {missing}, which the model does not "
-                            f"have: pick from its linear layers (e.g. {sorted(present)[:8]}).")
+                            f"have: pick from its linear layers ({hint}).")
     torch.manual_seed(cfg.seed)
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                       target_modules=list(cfg.target_modules), bias="none",
