@@ -8,7 +8,7 @@ from slimline.config import QuantizeConfig, RuntimeConfig, SkippedStage
 from slimline.lineage.metadata import Provenance
 from slimline.model_stage import Made, StageResult, build_model_stage
 from slimline.quantize.calibration import calibration_samples, token_digest
-from slimline.quantize.methods import METHODS
+from slimline.quantize.methods import method_for
 from slimline.stages import model_stage
 
 STAGE = model_stage("quantized")
@@ -26,15 +26,15 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
     from slimline.checkpoint import load_checkpoint
     from slimline.quantize._compat import cpu_safe_awq
     from slimline.quantize._onload import onload_to, plan_onload
-    from slimline.quantize.check import check_group_widths
 
     device, _ = rt.resolve()
     model, tokenizer = load_checkpoint(parent)  # on CPU, in its stored dtype
-    check_group_widths(model, cfg.group_size, list(cfg.ignore))
-    method = METHODS[cfg.method]
-    plan = plan_onload(method.needs_calibration, device, list(model._no_split_modules or []))
+    method = method_for(cfg)
+    method.check(model, cfg)  # before any calibration
+    calibrated = method.calibrated(cfg)
+    plan = plan_onload(calibrated, device, list(model._no_split_modules or []))
     digest, kwargs = None, {}
-    if method.needs_calibration:
+    if calibrated:
         samples = calibration_samples(tokenizer, texts, num_samples=cfg.num_samples,
                                       seq_len=cfg.seq_len, seed=cfg.seed)
         digest = token_digest(samples)
@@ -47,7 +47,7 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
     # runtime.dtype does not apply here; what was used is recorded.
     stored = next(model.parameters()).dtype
     with cpu_safe_awq(), onload_to(plan.onload_device):
-        oneshot(model=model, recipe=method.modifier(cfg), **plan.oneshot_kwargs(), **kwargs)
+        oneshot(model=model, recipe=method.modifiers(cfg), **plan.oneshot_kwargs(), **kwargs)
     model.save_pretrained(tmp, save_compressed=True)
     tokenizer.save_pretrained(tmp)
     return digest, runtime.record(plan.onload_device, stored)
@@ -82,9 +82,8 @@ def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | Skipp
 
     def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
         return (f"`{parent_digest[:12]}` quantized with {cfg.method.upper()} to "
-                f"{cfg.bits}-bit weights (group {cfg.group_size}, "
-                f"{'symmetric' if cfg.symmetric else 'asymmetric'}) in compressed-tensors "
-                "format, loadable by transformers and vLLM.")
+                f"{method_for(cfg).describe(cfg)} in compressed-tensors format, loadable by "
+                "transformers and vLLM.")
 
     return build_model_stage(STAGE, parent, out_dir, record=record, story=story,
                              transform=None if isinstance(cfg, SkippedStage) else transform)

@@ -66,11 +66,6 @@ class Method:
             kwargs["kv_cache_scheme"] = dict(KV_CACHE_SCHEMES[cfg.kv_cache])
         return self.recipe(cfg, kwargs)
 
-    def modifier(self, cfg: QuantizeConfig) -> list:
-        """Transitional name of `modifiers`, until quantize/build.py (being reshaped by
-        another change) calls `modifiers`."""
-        return self.modifiers(cfg)
-
     def check(self, model: nn.Module, cfg: QuantizeConfig) -> None:
         """Refuse, before any calibration, what this method cannot do to `model`."""
         from slimline.quantize.check import check_group_widths, check_kv_cache
