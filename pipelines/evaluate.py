@@ -11,7 +11,7 @@ from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
-from slimline.reporting import write_metrics, write_results
+from slimline.results import evals_file, metrics_file, write_metrics, write_results
 
 STAGE = "eval"
 
@@ -33,9 +33,8 @@ def main(target: str) -> None:
         if reused:
             print(f"eval@{target}: reusing the evaluation of the same weights "
                   f"({model.digest[:12]}) and suite")
-        row = write_metrics(root / "metrics" / f"{target}.json", metrics=result.metrics,
-                            model=model)
-        results_file = root / "evals" / f"{target}.json"
+        row = write_metrics(metrics_file(root, target), metrics=result.metrics, model=model)
+        results_file = evals_file(root, target)
         write_results(results_file, stage=target, device=result.device, model=model,
                       higher_is_better=result.higher_is_better, lm_eval=result.lm_eval,
                       root=root)

@@ -8,11 +8,13 @@ import shutil
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from slimline._digest import METADATA_FILES
 from slimline.errors import SlimlineError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def load_checkpoint(model_dir: Path):
@@ -30,6 +32,8 @@ def load_checkpoint(model_dir: Path):
 
 def token_stream(tokenizer, texts: Sequence[str]) -> torch.Tensor:
     """All documents as one stream of ids, each as the tokenizer's encoding + EOS."""
+    import torch
+
     ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
     eos = tokenizer.eos_token_id
     return torch.tensor([t for doc in ids for t in (*doc, eos)], dtype=torch.long)
@@ -51,6 +55,10 @@ def pass_through(parent: Path, out: Path) -> None:
                 os.link(src, out / src.name)
             except OSError:
                 shutil.copy2(src, out / src.name)
+
+
+# Directions of `parameter_stats`' numbers: fewer parameters and bytes are better.
+SIZE_DIRECTIONS = {"num_parameters": False, "size_bytes": False}
 
 
 def parameter_stats(directory: Path) -> dict[str, float]:

@@ -8,8 +8,9 @@ from mlflow.tracking import MlflowClient
 from slimline.cli.main import main
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
-from slimline.report import load_report, retention, write_report
+from slimline.report import load_report, write_report
 from slimline.report.build import publish_report
+from slimline.results import retention
 
 STAGES = {
     "base": (2.0, 1.0, 4000),

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from slimline.registry import draw_lineage, lineage_chain, resolve
-    from slimline.registry.lineage import lineage_report
+    from slimline.report.lineage import lineage_report
 
     ctx = open_registry(args.model)
     chain = lineage_chain(resolve(args.ref, default_name=ctx.model_name, root=ctx.root))

@@ -11,9 +11,9 @@ import torch
 from slimline.checkpoint import load_checkpoint
 from slimline.config import EvalConfig
 from slimline.errors import SlimlineError
+from slimline.evaluate.speed import DIRECTIONS as SPEED_DIRECTIONS
 from slimline.evaluate.speed import describe_device, measure_speed
 from slimline.evaluate.suite import TaskData, flatten_results, run_suite
-from slimline.report.table import KNOWN_DIRECTIONS
 
 
 @dataclass
@@ -76,8 +76,7 @@ def evaluate_checkpoint(model_dir: Path, data_dir: Path, cfg: EvalConfig,
     better: dict[str, dict[str, bool | None]] = {}
     if cfg.speed is not None:
         metrics["speed"] = measure_speed(model, cfg.speed, seed=cfg.seed)
-        better["speed"] = {k.split(".", 1)[1]: v for k, v in KNOWN_DIRECTIONS.items()
-                           if k.startswith("speed.")}
+        better["speed"] = dict(SPEED_DIRECTIONS)
     if vllm_class is not None:  # vLLM loads the checkpoint itself and takes the GPU memory
         del model
         torch.cuda.empty_cache()

@@ -33,6 +33,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# Directions of `measure_speed`'s numbers, written with them into evals/<stage>.json.
+DIRECTIONS = {"prefill_tokens_per_s": True, "decode_tokens_per_s": True,
+              "peak_memory_mb": False}
+
+
 @torch.inference_mode()
 def measure_speed(model, cfg: SpeedConfig, *, seed: int = 0) -> dict[str, float]:
     """Median prefill and decode throughput over `cfg.repeats` runs after one warm-up.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slimline.registry.versions import VersionInfo
-from slimline.report.table import retention
+from slimline.results import retention
 
 
 @dataclass

@@ -25,7 +25,7 @@ from slimline.registry.experiment import (
 )
 from slimline.registry.refs import find_by_digest, get_version
 from slimline.registry.versions import EVAL, TAG, VersionInfo
-from slimline.report.table import flatten_directions, read_stage_results
+from slimline.results import flatten_directions, read_stage_results
 from slimline.stages import MODEL_STAGES, STAGE_SECTIONS
 
 CANDIDATE = "candidate"

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import write_text_atomic
+from slimline.paths import REGISTRY_FILE
 from slimline.registry.experiment import EXPERIMENT, current_experiment
 from slimline.registry.graph import draw_lineage
 from slimline.registry.refs import lineage_chain
 from slimline.registry.register import ORIGIN, Registered, register_pipeline
-
-REGISTRY_FILE = "registry.json"
 
 
 @dataclass

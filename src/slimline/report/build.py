@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from slimline._atomic import atomic_directory
+from slimline.paths import REPORTS
 from slimline.report.plots import hardware_fit, save, size_vs_quality, stage_bars
 from slimline.report.table import Report
 
-REPORTS = "reports"
 FILES = ("report.md", "report.json", "size_vs_quality.png", "stage_metrics.png",
          "hardware_fit.png")
 

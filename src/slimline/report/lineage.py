@@ -1,9 +1,11 @@
-"""A lineage as a report table: each version's metrics with deltas against the base."""
+"""A registered lineage as a report table: each version's metrics with deltas against the
+base (`slimline lineage`)."""
 
 from __future__ import annotations
 
 from slimline.registry.versions import VersionInfo
-from slimline.report.table import KNOWN_DIRECTIONS, Report, StageMetrics
+from slimline.report.table import Report, StageMetrics
+from slimline.results import KNOWN_DIRECTIONS
 
 
 def lineage_report(chain: list[VersionInfo]) -> Report:

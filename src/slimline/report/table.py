@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
-from slimline.paths import METRICS, artifact_dir
+from slimline.paths import artifact_dir
+from slimline.results import (
+    KNOWN_DIRECTIONS,
+    flatten_directions,
+    read_stage_results,
+    retention,
+)
 from slimline.stages import MODEL_STAGES
 
-EVALS = "evals"
-# Directions of the numbers slimline adds to lm-eval's (which say their own).
-KNOWN_DIRECTIONS = {"size.num_parameters": False, "size.size_bytes": False,
-               "speed.prefill_tokens_per_s": True, "speed.decode_tokens_per_s": True,
-               "speed.peak_memory_mb": False}
 # Each evaluation also times its model where and when it runs; those numbers come from
 # separate processes at different times, so the table never compares them across stages
 # (speed is compared only within one side-by-side measurement: slimline.report.sections).
 SEPARATELY_MEASURED = "speed."
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[name] = float(value)
-    return out
-
-
-def retention(value: float, base: float, higher_is_better: bool | None) -> float | None:
-    """How much of the base's quality a value keeps: 1.0 = as good, < 1 = worse.
-
-    value/base when higher is better, base/value when lower is better; None when the
-    direction is unknown. A base of 0 that is higher-better (or a value of 0 that is
-    lower-better) leaves nothing to lose: 1.0."""
-    if higher_is_better is None:
-        return None
-    if higher_is_better:
-        return value / base if base else 1.0
-    return base / value if value else 1.0
 
 
 @dataclass
@@ -145,17 +121,6 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def read_stage_results(root: Path, stage: str) -> tuple[dict[str, float], dict] | None:
-    """A stage's flat metrics (`metrics/<stage>.json`) and its evaluation document
-    (`evals/<stage>.json`, empty if absent); None if the stage was not evaluated."""
-    path = Path(root) / METRICS / f"{stage}.json"
-    if not path.exists():
-        return None
-    results = Path(root) / EVALS / f"{stage}.json"
-    evaluation = json.loads(results.read_text()) if results.exists() else {}
-    return flatten(json.loads(path.read_text())), evaluation
-
-
 def load_report(root: Path, stages: tuple[str, ...] = MODEL_STAGES) -> Report:
     """Read `metrics/<stage>.json` and `evals/<stage>.json` of each evaluated stage."""
     found: list[StageMetrics] = []
@@ -178,7 +143,3 @@ def load_report(root: Path, stages: tuple[str, ...] = MODEL_STAGES) -> Report:
                             "(`dvc repro`).")
     return Report(found, directions, device)
 
-
-def flatten_directions(tree: dict) -> dict[str, bool | None]:
-    return {f"{task}.{metric}": value for task, metrics in tree.items()
-            for metric, value in metrics.items()}

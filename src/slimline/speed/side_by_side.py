@@ -15,8 +15,9 @@ from typing import Any
 
 from slimline.config import SideBySideSpeedConfig
 from slimline.errors import SlimlineError
+from slimline.paths import METRICS
 
-SPEED_FILE = "metrics/speed.json"
+SPEED_FILE = f"{METRICS}/speed.json"
 _KEYS = ("prefill_tokens_per_s", "decode_tokens_per_s")
 
 
