@@ -1,8 +1,10 @@
-"""The `quantize` stage: GPTQ, AWQ and round-to-nearest through llm-compressor.
+"""The `quantize` stage: GPTQ, AWQ, round-to-nearest, FP8 and INT8 W8A8 through
+llm-compressor.
 
 `calibration` turns text into the exact token ids fed to the quantizer (and their digest),
-`methods` maps names to llm-compressor modifiers, `check` holds the pre-calibration width
-check and size accounting, `_compat` contains upstream workarounds, `build` the artifact.
+`methods` is the registry (one `Method` per name: its llm-compressor recipe and what it
+needs), `check` holds the pre-calibration checks and size accounting, `_compat` contains
+upstream workarounds, `build` the artifact.
 """
 
 from slimline.quantize.build import quantize_checkpoint
