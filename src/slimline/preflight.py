@@ -8,7 +8,6 @@ how a pruning ratio rounds on the base's real widths. Errors stop `slimline comp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +74,61 @@ def _model_config(model: dict, root: Path) -> dict:
             f"model.source={model['source']} is a hub id, but the base is a DVC dependency "
             "(model.deps) and DVC watches only local files: download it once (`hf download "
             f"{model['source']} --local-dir DIR`) and set model.source=DIR.")
-    config = source / "config.json"
-    if not config.is_file():
-        raise SlimlineError(f"model.source={model['source']} has no config.json: it is not a "
-                            "Hugging Face checkpoint directory.")
+    from slimline.base._hf import check_checkpoint
+
+    return check_checkpoint(source, model["source"])
+
+
+def _architecture(values: dict, cfg: dict) -> None:
+    """Refuse, now rather than after the base stage, a base the prune stage cannot prune."""
+    from types import SimpleNamespace
+
+    from slimline.prune.structure import model_shape
+
+    if values["prune"].get("method") == "none" or values["model"]["kind"] == "tiny":
+        return
     try:
-        cfg = json.loads(config.read_text())
-    except json.JSONDecodeError as exc:
-        raise SlimlineError(f"{config} is not JSON ({exc.msg}): re-save the checkpoint "
-                            "with save_pretrained.") from None
-    return cfg if isinstance(cfg, dict) else {}
+        model_shape(SimpleNamespace(**cfg))
+    except AttributeError:
+        return  # a supported family without a usual width key: the stage will say
+    except SlimlineError as exc:
+        raise SlimlineError(f"model.source={values['model']['source']}: {exc}") from None
+
+
+def _lm_eval_mentions(names: set[str]) -> set[str]:
+    """Which of `names` appear anywhere in lm-eval's task YAML files.
+
+    Indexing lm-eval's registry takes tens of seconds, too long for composing; every task
+    and group is named in a YAML file, so a name found in none of them is certainly unknown
+    (the evaluate stage's TaskManager makes the exact check).
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("lm_eval")  # located, not imported: importing lm-eval takes seconds
+    if spec is None or spec.origin is None:
+        return set()
+    found: set[str] = set()
+    wanted = {n: n.encode() for n in names}
+    for path in (Path(spec.origin).parent / "tasks").rglob("*.yaml"):
+        text = path.read_bytes()  # bytes: decoding 14,000 files costs seconds
+        found.update(n for n in names - found if wanted[n] in text)
+        if found == names:
+            break
+    return found
+
+
+def _eval_tasks(values: dict) -> None:
+    from slimline.config import BUILTIN_TASKS, parse_section
+    from slimline.config.eval import EvalConfig
+
+    cfg = parse_section(EvalConfig, values["eval"], "eval")
+    others = set(cfg.tasks) - set(BUILTIN_TASKS) - {g.task for g in cfg.golden}
+    unknown = sorted(others - _lm_eval_mentions(others)) if others else []
+    if unknown:
+        raise SlimlineError(
+            f"eval.tasks names {', '.join(unknown)}, which is neither a slimline task "
+            f"({', '.join(BUILTIN_TASKS)}), a golden suite (eval.golden) nor an lm-eval task: "
+            "check the spelling (`lm-eval ls tasks` lists lm-eval's).")
 
 
 def _model_shape(cfg: dict) -> tuple[int, int, int, int] | None:
@@ -137,8 +181,10 @@ def preflight(values: dict, root: Path) -> list[str]:
         SlimlineError: naming the setting and the fix, for what cannot work.
     """
     root = Path(root)
+    _eval_tasks(values)
+    cfg = _model_config(values["model"], root)
+    _architecture(values, cfg)
     _split_sizes(values["data"], root)
     _golden(values["eval"]["golden"], root)
-    cfg = _model_config(values["model"], root)
     _speed_lengths(values, cfg)
     return _prune_notices(values, cfg)

@@ -29,28 +29,44 @@ class SplitInfo:
     source: str
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a byte that is not UTF-8 is named by file:line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SlimlineError(
+            f"{path}:{line} is not UTF-8 text (byte {data[exc.start]:#04x}): convert the file "
+            "to UTF-8, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`, and point "
+            "data.*.path at the result.") from None
+
+
 def read_documents(path: Path, text_field: str = "text") -> list[str]:
     """Documents from a JSONL file (one object per line) or a text file (blank-line separated)."""
     if not path.exists():
         raise SlimlineError(f"data file {path} does not exist: fix the data.*.path setting.")
+    text = _read_text(path)
     if path.suffix == ".jsonl":
         docs = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise SlimlineError(f"{path}:{lineno} is not valid JSON ({exc.msg}).") from None
+                raise SlimlineError(f"{path}:{lineno} is not valid JSON ({exc.msg}): write one "
+                                    "JSON object per line, e.g. {\"text\": \"...\"}.") from None
             if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
                 raise SlimlineError(f"{path}:{lineno} has no string field {text_field!r}: set "
                                     "data.text_field to the field that holds the text.")
             docs.append(row[text_field])
     else:
-        text = path.read_text(encoding="utf-8")
         docs = [d.strip() for d in text.split("\n\n") if d.strip()]
     if not docs:
-        raise SlimlineError(f"data file {path} holds no documents.")
+        raise SlimlineError(f"data file {path} holds no documents: fill it (JSONL: one "
+                            f"{{\"{text_field}\": ...}} object per line; text: documents "
+                            "separated by blank lines) or point data.*.path at another file.")
     return docs
 
 
