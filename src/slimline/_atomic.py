@@ -1,13 +1,64 @@
-"""Write a directory completely or not at all."""
+"""Write a directory completely or not at all, and clear what a killed writer left behind."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def _owner_tag() -> str:
+    """`<pid>-<host hash>`: which process on which machine a temporary file belongs to."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return f"{os.getpid()}-{host}"
+
+
+def _dead_owner(name: str, prefix: str) -> bool:
+    """Whether `name` (`<prefix><pid>-<host>.<rest>`) was made by a process of this machine
+    that no longer runs. Files of other machines (a shared filesystem), of live processes
+    and of unknown shape are never taken for leftovers."""
+    tag = name[len(prefix):].split(".", 1)[0]
+    pid, _, host = tag.partition("-")
+    if not pid.isdigit() or host != _owner_tag().partition("-")[2]:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def clear_leftovers(target: Path) -> list[Path]:
+    """Remove the temporary siblings of `target` whose writer was killed (SIGKILL, OOM, a
+    lost machine), so they neither fill the disk nor confuse DVC; return what was removed.
+
+    A previous version moved aside (`.NAME.<tag>.old`) by a writer killed between its two
+    renames is put back when `target` is missing: it is what DVC last recorded.
+    """
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for path in sorted(target.parent.glob(f"{prefix}*")):
+        if not path.name.endswith((".tmp", ".old")) or not _dead_owner(path.name, prefix):
+            continue
+        if path.name.endswith(".old") and not target.exists():
+            path.rename(target)
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 @contextmanager
@@ -15,17 +66,21 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `target`; on success it replaces `target` by rename.
 
     On any exception the temporary directory is removed and `target` is left untouched, so
-    a failed stage never leaves a half-written artifact for DVC or a later stage to pick up.
+    a failed stage never leaves a half-written artifact for DVC or a later stage to pick up;
+    what a killed writer left is cleared by the next one (`clear_leftovers`).
     Files are only ever created in the new directory, so a previous `target` whose files
     are hard links into the DVC cache is moved aside and removed, never written through.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    clear_leftovers(target)
+    tag = _owner_tag()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}.", suffix=".tmp",
+                                dir=target.parent))
     try:
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
+            old = target.with_name(f".{target.name}.{tag}.old")
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
             tmp.rename(target)
@@ -45,7 +100,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clear_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_owner_tag()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
