@@ -36,7 +36,8 @@ def main() -> None:
     base = checkpoint_perplexity(artifact_dir("base", root), heldout)
     rows = []
     for estimator in ESTIMATORS:
-        for seed in range(args.seeds if estimator == "random" else 1):
+        draws = ESTIMATORS[estimator].draw is not None  # the control: several seeds
+        for seed in range(args.seeds if draws else 1):
             cfg = PruneConfig(estimator=estimator, channel_ratio=args.channel_ratio,
                               head_ratio=args.head_ratio, kv_group_ratio=args.kv_group_ratio,
                               round_to=args.round_to, seed=seed)
