@@ -135,3 +135,33 @@ def test_pruned_checkpoint_is_the_original_with_blocks_bypassed(arch, tmp_path):
                                    rtol=1e-5, atol=1e-5)
     # a random-init model's loss is ~ln(vocab); removing a third of its blocks keeps it near
     assert _loss(reloaded, x) < before * 1.10, (before, _loss(reloaded, x))
+
+
+def test_prune_stage_writes_a_depth_pruned_artifact(tmp_path, trained_checkpoint):
+    import json
+
+    from slimline.checkpoint import count_parameters, load_checkpoint, token_stream
+    from slimline.data.corpus import build_corpus
+    from slimline.lineage.metadata import ArtifactMetadata
+    from slimline.prune.build import prune_checkpoint
+    from slimline.prune.depth import DEPTH_FILE
+
+    cfg = DepthPruneConfig(depth_ratio=None, num_layers=1, num_batches=2, batch_size=4,
+                           seq_len=32)
+    out = tmp_path / "pruned"
+    result = prune_checkpoint(trained_checkpoint, out, cfg,
+                              texts=list(build_corpus().train[:200]))
+    meta = ArtifactMetadata.read(out)
+    assert meta.digest == result.digest
+    assert len(meta.inputs["calibration_tokens"]) == 64
+    assert result.metrics["layers_removed_share"] == 0.5
+    assert result.metrics["num_parameters"] == count_parameters(out)
+    assert 0.2 < result.metrics["params_removed_share"] < 0.5
+    record = json.loads((out / DEPTH_FILE).read_text())
+    assert record["removed"] == lowest(torch.tensor(record["block_influence"]), 1)
+    model, tok = load_checkpoint(out)
+    assert model.config.num_hidden_layers == len(model.model.layers) == 1
+    x = token_stream(tok, list(build_corpus().heldout[:30]))[:640].reshape(10, 64)
+    base, _ = load_checkpoint(trained_checkpoint)
+    # one of two blocks of a 60-step model: a large loss rise, still far from chance (ln 384)
+    assert _loss(model, x) < _loss(base, x) * 1.5 < 5.95

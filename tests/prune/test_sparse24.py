@@ -8,7 +8,7 @@ from slimline.checkpoint import load_checkpoint, token_stream
 from slimline.config.prune import Sparse24PruneConfig
 from slimline.data.corpus import build_corpus
 from slimline.prune.sparse import is_24_sparse, sparse_layers, sparsify, zeros_per_group
-from tests.quantize.test_quantize import qwen2_checkpoint  # noqa: F401  (a fixture)
+from tests.quantize.conftest import qwen2_checkpoint  # noqa: F401  (a fixture)
 
 TEXTS = list(build_corpus().train[:400])
 HELDOUT = list(build_corpus().heldout[:30])

@@ -16,6 +16,7 @@ from pathlib import Path
 from slimline._digest import file_sha256
 from slimline.checkpoint import count_parameters
 from slimline.config import PruneConfig, RuntimeConfig, SkippedStage
+from slimline.config.prune import DepthPruneConfig, Sparse24PruneConfig
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata, Provenance
 from slimline.model_stage import Made, StageResult, build_model_stage
@@ -103,7 +104,33 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
     return kept, metrics, inputs
 
 
-def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStage, *,
+def _other_method(parent: Path, cfg: DepthPruneConfig | Sparse24PruneConfig, texts: list[str],
+                  runtime: RuntimeConfig | None):
+    """The transform and model-card story of prune=depth and prune=sparse24."""
+    if isinstance(cfg, DepthPruneConfig):
+        from slimline.prune.depth import write_depth_pruned as write
+
+        def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+            return (f"Depth pruning of `{parent_digest[:12]}` by block influence: "
+                    f"{metrics['layers_removed_share']:.0%} of decoder blocks removed, "
+                    f"{metrics['params_removed_share']:.1%} of parameters.")
+    else:
+        from slimline.prune.sparse import write_sparse24 as write
+
+        def story(parent_digest: str | None, metrics: dict[str, float]) -> str:
+            return (f"2:4 sparsity ({cfg.algorithm}) of `{parent_digest[:12]}`: 2 of every 4 "
+                    f"weights zero in {metrics['sparse_layers']:.0f} linear layers, stored "
+                    "dense.")
+
+    def transform(tmp: Path) -> Made:
+        metrics, inputs = write(parent, tmp, cfg, texts, runtime or RuntimeConfig())
+        return Made(metrics=metrics, inputs=inputs)
+
+    return transform, story
+
+
+def prune_checkpoint(parent: Path, out_dir: Path,
+                     cfg: PruneConfig | DepthPruneConfig | Sparse24PruneConfig | SkippedStage, *,
                      texts: list[str], record: Provenance | None = None,
                      scores: Path | None = None,
                      runtime: RuntimeConfig | None = None) -> StageResult:
@@ -141,6 +168,8 @@ def prune_checkpoint(parent: Path, out_dir: Path, cfg: PruneConfig | SkippedStag
         return (f"Structured pruning of `{parent_digest[:12]}` with {cfg.estimator} "
                 f"importance: {metrics['params_removed_share']:.1%} of parameters removed.")
 
+    if isinstance(cfg, DepthPruneConfig | Sparse24PruneConfig):
+        transform, story = _other_method(parent, cfg, texts, runtime)
     return build_model_stage(STAGE, parent, out_dir, record=record, story=story,
                              measure=measure,
                              transform=None if isinstance(cfg, SkippedStage) else transform)
