@@ -90,5 +90,6 @@ def test_activation_prune_reloads_and_keeps_the_loss(arch, tmp_path):
         torch.testing.assert_close(reloaded(input_ids=x).logits,
                                    _masked(original, kept, plan.before)(input_ids=x).logits,
                                    atol=1e-5, rtol=1e-4)
-    # Half the channels and heads gone from a random model: the loss stays near ln(VOCAB).
-    assert abs(_loss(reloaded, x) - _loss(original, x)) < 0.1 * _loss(original, x)
+    # Half the channels and heads gone from a random model, whose loss is near ln(VOCAB) =
+    # 4.56: measured 4.537 -> 4.536 (llama) and 4.571 -> 4.557 (qwen2); bound 2%.
+    assert abs(_loss(reloaded, x) - _loss(original, x)) < 0.02 * _loss(original, x)
