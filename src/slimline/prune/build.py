@@ -46,7 +46,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
     from slimline import runtime
     from slimline.checkpoint import load_checkpoint, token_stream, windows
     from slimline.prune.apply import prune_layers
-    from slimline.prune.importance import NEEDS_GRADIENTS
+    from slimline.prune.importance import NEEDS_CALIBRATION
     from slimline.prune.plan import make_plan, rounding_notices
     from slimline.prune.scores import SCORES_FILE, compute_scores, load_scores, save_scores
     from slimline.prune.structure import model_shape
@@ -76,7 +76,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
         inputs["importance_scores"] = file_sha256(Path(scores_from) / SCORES_FILE)
     else:
         batches = []
-        if cfg.estimator in NEEDS_GRADIENTS:
+        if cfg.estimator in NEEDS_CALIBRATION:  # a backward or a forward pass
             chunks = windows(token_stream(tokenizer, texts), cfg.seq_len,
                              limit=cfg.num_batches * cfg.batch_size)
             batches = [torch.stack(chunks[i:i + cfg.batch_size])
