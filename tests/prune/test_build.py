@@ -77,3 +77,21 @@ def test_stored_scores_prune_another_ratio_without_a_backward_pass(tmp_path, tra
         prune_checkpoint(trained_checkpoint, tmp_path / "d",
                          second.model_copy(update={"estimator": "magnitude"}), texts=[],
                          scores=tmp_path / "a")
+
+
+def test_activation_estimator_reads_calibration_and_runs_no_backward_pass(
+        tmp_path, trained_checkpoint, monkeypatch):
+    def no_backward(*args, **kwargs):
+        raise AssertionError("activation importance ran a backward pass")
+
+    monkeypatch.setattr("slimline.prune._gradients.run_backward", no_backward)
+    cfg = PruneConfig(estimator="activation", channel_ratio=0.5, round_to=32, num_batches=2,
+                      batch_size=2, seq_len=32)
+    out = tmp_path / "pruned"
+    result = prune_checkpoint(trained_checkpoint, out, cfg, texts=TEXTS)
+    meta = ArtifactMetadata.read(out)
+    assert len(meta.inputs["calibration_tokens"]) == 64  # the ids fed forward
+    assert json.loads((out / SCORES_META).read_text())["estimator"] == "activation"
+    assert result.metrics["channels_removed_share"] == 0.5
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.intermediate_size == 64
