@@ -2,52 +2,16 @@ import pytest
 import torch
 from compressed_tensors.compressors.pack_quantized.helpers import unpack_from_int32
 from safetensors import safe_open
-from transformers import AutoModelForCausalLM, Qwen2Config
+from transformers import AutoModelForCausalLM
 
-from slimline.checkpoint import load_checkpoint, token_stream
+from slimline.checkpoint import load_checkpoint
 from slimline.config import QuantizeConfig, SkippedStage
-from slimline.data.corpus import build_corpus
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata, Provenance
 from slimline.quantize import calibration_samples, quantize_checkpoint, token_digest
 from slimline.quantize._compat import cpu_safe_awq
 from slimline.quantize.check import check_group_widths
-
-TEXTS = list(build_corpus().train[:400])
-HELDOUT = list(build_corpus().heldout[:30])
-
-
-@pytest.fixture(scope="module")
-def qwen2_checkpoint(tmp_path_factory, trained_checkpoint):
-    """A tiny Qwen2 (q/k/v biases) sharing the trained tokenizer, briefly trained."""
-    from slimline.lineage.metadata import ArtifactMetadata
-
-    _, tok = load_checkpoint(trained_checkpoint)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=64, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg)
-    stream = token_stream(tok, TEXTS)
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
-    for step in range(40):
-        x = stream[step * 512:(step + 1) * 512].reshape(8, 64)
-        model(input_ids=x, labels=x).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    out = tmp_path_factory.mktemp("qwen2") / "ckpt"
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    ArtifactMetadata(stage="base", digest="q" * 64, parent_digest=None, params={}).write(out)
-    return out
-
-
-def _loss(model_dir) -> float:
-    model, tok = load_checkpoint(model_dir)
-    x = token_stream(tok, HELDOUT)[:640].reshape(10, 64)
-    with torch.no_grad():
-        return model(input_ids=x, labels=x).loss.item()
-
+from tests.quantize.conftest import TEXTS, heldout_loss
 
 CFG = {"group_size": 32, "num_samples": 16, "seq_len": 64}
 
@@ -62,7 +26,7 @@ def test_methods_reload_on_grid_with_small_loss_rise(arch, method, tmp_path, req
     result = quantize_checkpoint(parent, out, cfg, texts=TEXTS)
     assert ("calibration_tokens" not in result.inputs) == (method == "rtn")
     assert result.metrics["effective_bits_per_weight"] < 5.5
-    before, after = _loss(parent), _loss(out)
+    before, after = heldout_loss(parent), heldout_loss(out)
     assert after < before * 1.10 + 0.05, (before, after)
 
     # Stored weights are 4-bit integers; the reloaded layer's weight is exactly q * scale.
@@ -88,7 +52,7 @@ def test_methods_reload_on_grid_with_small_loss_rise(arch, method, tmp_path, req
 def test_eight_bit_reloads(tmp_path, trained_checkpoint):
     cfg = QuantizeConfig(method="rtn", bits=8, **CFG)
     quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=[])
-    assert _loss(tmp_path / "q") == pytest.approx(_loss(trained_checkpoint), rel=0.01)
+    assert heldout_loss(tmp_path / "q") == pytest.approx(heldout_loss(trained_checkpoint), rel=0.01)
 
 
 def test_calibration_digest_names_the_exact_tokens(trained_checkpoint):
@@ -119,9 +83,9 @@ def test_digest_is_recorded_in_metadata(tmp_path, trained_checkpoint):
 
 
 def test_widths_that_do_not_fit_the_group_fail_before_calibrating(tmp_path, trained_checkpoint):
-    cfg = QuantizeConfig(method="gptq", group_size=48, num_samples=4, seq_len=32)
-    with pytest.raises(SlimlineError, match=r"group_size=48 does not divide .*q_proj \(64\)"
-                       r".* and 8 more. Prune with prune.round_to=48"):
+    cfg = QuantizeConfig(method="gptq", group_size=128, num_samples=4, seq_len=32)
+    with pytest.raises(SlimlineError, match=r"group_size=128 does not divide .*q_proj \(64\)"
+                       r".* and 6 more. Prune with prune.round_to=128"):
         quantize_checkpoint(trained_checkpoint, tmp_path / "q", cfg, texts=TEXTS)
     assert not (tmp_path / "q").exists()
     model, _ = load_checkpoint(trained_checkpoint)
