@@ -68,3 +68,28 @@ def test_without_the_mask_the_merge_fills_the_zeros():
     _sparse_24(model)
     merged = _recover(model, {})
     assert not is_24_sparse(merged.model.layers[0].mlp.down_proj.weight.detach())
+
+
+def test_recover_stage_keeps_a_24_parent_sparse(tmp_path, trained_checkpoint):
+    from slimline.checkpoint import load_checkpoint
+    from slimline.data.corpus import build_corpus
+    from slimline.lineage.metadata import ArtifactMetadata
+    from slimline.recover import recover_checkpoint
+
+    model, tok = load_checkpoint(trained_checkpoint)
+    _sparse_24(model)
+    parent = tmp_path / "pruned"
+    model.save_pretrained(parent)
+    tok.save_pretrained(parent)
+    ArtifactMetadata(stage="pruned", digest="s" * 64, parent_digest=None, params={}).write(parent)
+    masks = sparsity_masks(model)
+    cfg = LoraRecoverConfig(steps=4, batch_size=4, seq_len=32, warmup_steps=1, lr=5e-3)
+    recover_checkpoint(parent, tmp_path / "recovered", cfg,
+                       texts=list(build_corpus().train[:200]), teacher=None)
+    recovered = dict(AutoModelForCausalLM.from_pretrained(tmp_path / "recovered")
+                     .named_modules())
+    for name, mask in masks.items():
+        w = recovered[name].weight.detach()
+        assert (zeros_per_group(w) == 2).all(), name
+        assert torch.equal(w != 0, mask), name
+        assert not torch.equal(w, dict(model.named_modules())[name].weight.detach()), name

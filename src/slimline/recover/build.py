@@ -34,11 +34,13 @@ def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecover
 
     from slimline import runtime
     from slimline.checkpoint import token_stream
+    from slimline.recover.mask import apply_masks, sparsity_masks
     from slimline.recover.train import add_adapters, train_adapters
 
     device, compute_dtype = rt.resolve()
     model, tokenizer, stored = _placed(parent, device, compute_dtype)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    masks = sparsity_masks(model)  # a 2:4 sparse parent's zeros (none for a dense one)
     teacher = None
     if isinstance(cfg, DistillRecoverConfig):
         teacher, _, _ = _placed(teacher_dir, device, compute_dtype)
@@ -54,6 +56,7 @@ def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecover
                             device=device, autocast=autocast)
     del teacher
     merged = peft_model.merge_and_unload().to("cpu", stored)  # back to the stored dtype
+    apply_masks(merged, masks)  # the dense LoRA delta must not fill the pruned weights
     assert {k: tuple(v.shape) for k, v in merged.state_dict().items()} == shapes
     merged.config.use_cache = use_cache
     merged.save_pretrained(tmp)
