@@ -5,6 +5,7 @@ from __future__ import annotations
 from slimline.base import build_base
 from slimline.config import parse_model
 from slimline.lineage.metadata import CARD_FILE, METADATA_FILE
+from slimline.lineage.tags import ARTIFACT_PATH, input_key
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -21,8 +22,8 @@ def main() -> None:
                    run_name=f"base {cfg.name}", root=root) as run:
         result = build_base(cfg, out, params=params, run_id=run.run_id)
         run.record_artifact(result, files=(METADATA_FILE, CARD_FILE, "config.json"), tags={
-            "artifact_path": str(out.relative_to(root)),
-            **{f"input.{k}": v for k, v in result.inputs.items()}})
+            ARTIFACT_PATH: str(out.relative_to(root)),
+            **{input_key(k): v for k, v in result.inputs.items()}})
         run.log_series("train_loss_step", result.extra.get("train_losses", []))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slimline.config import DataConfig, parse_section
 from slimline.data import build_splits
+from slimline.lineage.tags import split_sha256
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -16,11 +17,12 @@ def main() -> None:
     params = stage_params(STAGE, root)
     cfg = parse_section(DataConfig, params["data"], "data")
     out = artifact_dir(STAGE, root)
-    with stage_run(STAGE, params=params, experiment=tracking_experiment(root)) as run:
+    with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
+                   root=root) as run:
         splits = build_splits(cfg, out, root=root)
         for split in splits:
             run.log_split(out, split)
-            run.set_tags({f"slimline.split.{split.name}.sha256": split.sha256})
+            run.set_tags({split_sha256(split.name): split.sha256})
         run.log_metrics({f"{s.name}_docs": s.num_docs for s in splits})
         run.log_artifact(out / "manifest.json")
 

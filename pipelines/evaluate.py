@@ -8,6 +8,7 @@ from slimline.config import EvalConfig, parse_section
 from slimline.evaluate.reuse import evaluate_or_reuse
 from slimline.evaluate.tracking import log_evaluation
 from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.tags import EVAL_REUSED, EVAL_TARGET
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -25,11 +26,11 @@ def main(target: str) -> None:
     model = ArtifactMetadata.read(model_dir)
     with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
                    dvc_stage=f"{STAGE}@{target}", run_name=f"eval {target}",
-                   extra_tags={"slimline.eval_target": target}) as run:
+                   extra_tags={EVAL_TARGET: target}, root=root) as run:
         # A skipped stage (its parent's weights) or byte-identical weights are not
         # evaluated twice: the first evaluation of this exact model and suite is reused.
         result, reused = evaluate_or_reuse(model_dir, model.digest, data_dir, cfg, root)
-        run.set_tags({"eval_reused": reused})
+        run.set_tags({EVAL_REUSED: reused})
         if reused:
             print(f"eval@{target}: reusing the evaluation of the same weights "
                   f"({model.digest[:12]}) and suite")

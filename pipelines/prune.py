@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slimline.config import PruneStageConfig
+from slimline.lineage.tags import split_sha256
 from slimline.model_stage import StageResult
 from slimline.pipeline import ModelStageContext, run_model_stage
 from slimline.prune.build import KEPT_FILE, prune_checkpoint
@@ -10,7 +11,7 @@ from slimline.prune.build import KEPT_FILE, prune_checkpoint
 
 def build(ctx: ModelStageContext) -> StageResult:
     ctx.run.log_split(ctx.data_dir, ctx.split)
-    ctx.run.set_tags({"calibration_split": ctx.split.sha256})
+    ctx.run.set_tags({split_sha256(ctx.split.name): ctx.split.sha256})
     return prune_checkpoint(ctx.parent, ctx.out, ctx.section(PruneStageConfig), texts=ctx.texts,
                             record=ctx.record, runtime=ctx.runtime())
 

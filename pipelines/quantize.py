@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slimline.config import QuantizeStageConfig
+from slimline.lineage.tags import CALIBRATION_TOKENS as CALIBRATION_TOKENS_TAG
 from slimline.model_stage import StageResult
 from slimline.pipeline import ModelStageContext, run_model_stage
 from slimline.quantize import quantize_checkpoint
@@ -18,7 +19,7 @@ def build(ctx: ModelStageContext) -> StageResult:
         ctx.run.log_dataset(ctx.data_dir / ctx.split.file, name="quantize/calibration_tokens",
                             digest=tokens, context="calibration",
                             num_rows=getattr(cfg, "num_samples", None))
-    ctx.run.set_tags({"calibration_digest": tokens or ""})
+    ctx.run.set_tags({CALIBRATION_TOKENS_TAG: tokens or ""})
     return result
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from slimline.config import SideBySideSpeedConfig, parse_section
+from slimline.lineage.tags import DEVICE, RUNTIME
 from slimline.lineage.tracking import stage_run
 from slimline.paths import artifact_dir, project_root
 from slimline.pipeline import stage_params, tracking_experiment
@@ -20,13 +21,14 @@ def main() -> None:
     params = stage_params(STAGE, root)
     cfg = parse_section(SideBySideSpeedConfig, params["report"]["speed"], "report.speed")
     directories = {stage: artifact_dir(stage, root) for stage in MODEL_STAGES}
-    with stage_run(STAGE, params=params, experiment=tracking_experiment(root)) as run:
+    with stage_run(STAGE, params=params, experiment=tracking_experiment(root),
+                   root=root) as run:
         doc = measure_stages(directories, cfg)
         out = root / SPEED_FILE
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
-        run.set_tags({"device": doc["measurement"]["device"],
-                      "runtime": doc["measurement"]["runtime"]})
+        run.set_tags({DEVICE: doc["measurement"]["device"],
+                      RUNTIME: doc["measurement"]["runtime"]})
         run.log_metrics({f"{stage}.{key}": row[key] for stage, row in doc["stages"].items()
                          for key in ("prefill_tokens_per_s", "decode_tokens_per_s",
                                      "prefill_vs_base", "decode_vs_base")})

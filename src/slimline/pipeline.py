@@ -15,6 +15,7 @@ import yaml
 
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import CARD_FILE, METADATA_FILE, Provenance
+from slimline.lineage.tags import SKIPPED
 from slimline.paths import artifact_dir, project_root
 
 if TYPE_CHECKING:
@@ -151,5 +152,5 @@ def run_model_stage(name: str, build: Callable[[ModelStageContext], StageResult]
                    root=root) as run:
         result = build(ModelStageContext(stage, root, params, run, split, texts))
         run.record_artifact(result, files=(METADATA_FILE, CARD_FILE, "config.json", *files),
-                            tags={"skipped": str(result.skipped).lower()})
+                            tags={SKIPPED: str(result.skipped).lower()})
     return result

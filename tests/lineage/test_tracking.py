@@ -2,6 +2,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from slimline.lineage.tags import ARTIFACT_DIGEST
 from slimline.lineage.tracking import flatten_params, pipeline_key, stage_run
 
 
@@ -10,7 +11,7 @@ def test_stage_run_records_params_tags_metrics_and_dataset(tmp_path):
     data.write_text('{"text": "x"}\n')
     params = {"eval": {"seq_len": 64, "max_tokens": None}}
     with stage_run("eval", params=params, experiment="t", dvc_stage="eval@base") as run:
-        run.set_tags({"artifact_digest": "abc"})
+        run.set_tags({ARTIFACT_DIGEST: "abc"})
         run.log_dataset(data, name="data/calibration", digest="f" * 64, context="calibration",
                         num_rows=1)
         run.log_metrics({"perplexity": 2.5})

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from slimline.cli._registry import REF_HELP, add_model_option, open_registry
+from slimline.lineage.tags import EXPERIMENT, EXPERIMENT_ONLY, STAGES_SKIPPED
 
 HELP = "show a version's lineage (base → ... → it) with per-stage metrics and deltas"
 EXAMPLES = """examples:
@@ -31,11 +32,11 @@ def run(args: argparse.Namespace) -> None:
     for v in chain:
         aliases = " ".join("@" + a for a in sorted(v.aliases))
         print(f"{v.label:<14} sha256 {v.digest[:12]}  {aliases}")
-        skipped = v.tags.get("slimline.stages_skipped")
+        skipped = v.tags.get(STAGES_SKIPPED)
         if skipped:
             print(f"{'':<14} (skipped before it: {skipped})")
-        if exp := v.tags.get("slimline.experiment"):
-            only = v.tags.get("slimline.experiment_only") == "true"
+        if exp := v.tags.get(EXPERIMENT):
+            only = v.tags.get(EXPERIMENT_ONLY) == "true"
             print(f"{'':<14} (made in DVC experiment {exp}"
                   + ("; not adopted: `dvc exp apply` it, then `slimline register`)" if only
                      else ")"))

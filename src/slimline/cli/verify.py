@@ -36,12 +36,12 @@ def _version_target(version, root):
     from pathlib import Path
 
     from slimline.integrity.verify import Target
-    from slimline.registry.versions import TAG
+    from slimline.lineage.tags import DVC_MD5, LOCATION
 
-    location = version.tags.get(TAG + "location")
+    location = version.tags.get(LOCATION)
     directory = (Path(location) if Path(location).is_absolute() else root / location) \
         if location else None
-    return Target(version.ref, directory, version.tags.get(TAG + "dvc_md5") or None,
+    return Target(version.ref, directory, version.tags.get(DVC_MD5) or None,
                   version.digest)
 
 

@@ -11,6 +11,7 @@ from slimline.data import read_manifest
 from slimline.evaluate.run import EvalResult
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.models import logged_model_for, producer_run_id
+from slimline.lineage.tags import ARTIFACT_DIGEST, DEVICE, MODEL_ID, MODEL_RUN_ID
 from slimline.lineage.tracking import StageRun
 
 
@@ -40,7 +41,7 @@ def log_evaluation(run: StageRun, result: EvalResult, *, model_dir: Path,
                         model_id=logged.model_id, dataset=by_task.get(task))
     if size:
         run.log_metrics({f"size.{k}": v for k, v in size.items()}, model_id=logged.model_id)
-    run.set_tags({"artifact_digest": model.digest,
-                  "model_run_id": producer_run_id(model, experiment_id),
-                  "model_id": logged.model_id, "device": result.device})
+    run.set_tags({ARTIFACT_DIGEST: model.digest,
+                  MODEL_RUN_ID: producer_run_id(model, experiment_id),
+                  MODEL_ID: logged.model_id, DEVICE: result.device})
     return logged.model_id

@@ -20,9 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slimline.lineage.tags import (
+    ARTIFACT_DIGEST,
+    DVC_STAGE,
+    EXPERIMENT,
+    GIT_COMMIT,
+    PARENT_DIGEST,
+    PARENT_RUN_ID,
+    PIPELINE_KEY,
+    PREFIX,
+    STAGE,
+)
 from slimline.paths import MLRUNS, project_root
 
-TAG = "slimline."
+TAG = PREFIX  # transitional: modules outside lineage/ and registry/ still read it here
 DB_NAME = "mlflow.db"
 
 
@@ -124,18 +135,18 @@ def pipeline_key() -> str | None:
 
 def _parent_run(client: Any, experiment_id: str, key: str, params_file: Path) -> str:
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{TAG}pipeline_key` = '{key}'", max_results=1
+        [experiment_id], filter_string=f"tags.`{PIPELINE_KEY}` = '{key}'", max_results=1
     )
     if runs:
         return runs[0].info.run_id
     run = client.create_run(
         experiment_id,
         run_name=f"pipeline {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        tags={f"{TAG}pipeline_key": key, f"{TAG}stage": "pipeline",
-              f"{TAG}git_commit": git_commit(params_file.parent) or "unknown",
+        tags={PIPELINE_KEY: key, STAGE: "pipeline",
+              GIT_COMMIT: git_commit(params_file.parent) or "unknown",
               # The DVC experiment it runs (queued ones too): how `slimline sweep` finds
               # and nests the pipelines of its points.
-              **({f"{TAG}experiment": exp} if (exp := os.environ.get("DVC_EXP_NAME")) else {})},
+              **({EXPERIMENT: exp} if (exp := os.environ.get("DVC_EXP_NAME")) else {})},
     )
     if params_file.exists():
         client.log_artifact(run.info.run_id, str(params_file))
@@ -172,10 +183,16 @@ class StageRun:
             client.log_batch(self.run_id, metrics=points[i:i + 1000])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tag the run; keys are full names from `slimline.lineage.tags`."""
         import mlflow
 
-        mlflow.set_tags({k if "." in k else TAG + k: str(v) for k, v in tags.items()
-                         if v is not None})
+        from slimline.errors import SlimlineError
+
+        foreign = sorted(k for k in tags if not k.startswith(PREFIX))
+        if foreign:
+            raise SlimlineError(f"tag keys {foreign} are not slimline tags: name each one in "
+                                "slimline.lineage.tags and pass the constant.")
+        mlflow.set_tags({k: str(v) for k, v in tags.items() if v is not None})
 
     def log_dataset(self, path: Path, *, name: str, digest: str, context: str,
                     num_rows: int | None = None) -> Any:
@@ -209,13 +226,13 @@ class StageRun:
         Args:
             result: the built stage (a `slimline.model_stage.StageResult`).
             files: names in the artifact directory to log under `model/`.
-            tags: more tags for this stage.
+            tags: more tags for this stage (`SKIPPED` for the stages after the base).
         """
         from slimline import runtime
 
-        self.set_tags({"artifact_digest": result.digest,
-                       "parent_digest": result.parent_digest or "",
-                       **runtime.run_tags(result.inputs), **(tags or {})})
+        self.set_tags({ARTIFACT_DIGEST: result.digest, PARENT_DIGEST: result.parent_digest or "",
+                       **{PREFIX + k: v for k, v in runtime.run_tags(result.inputs).items()},
+                       **(tags or {})})
         self.log_metrics(result.metrics)
         for name in files:
             if (result.path / name).exists():
@@ -274,10 +291,10 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
     key = pipeline_key()
     parent_id = _parent_run(client, experiment_id, key, root / "params.yaml") if key else None
     tags = {
-        f"{TAG}stage": stage,
-        f"{TAG}dvc_stage": dvc_stage or stage,
-        f"{TAG}git_commit": git_commit(root) or "unknown",
-        f"{TAG}parent_run_id": parent_id or "",
+        STAGE: stage,
+        DVC_STAGE: dvc_stage or stage,
+        GIT_COMMIT: git_commit(root) or "unknown",
+        PARENT_RUN_ID: parent_id or "",
         **(extra_tags or {}),
     }
     start = time.perf_counter()

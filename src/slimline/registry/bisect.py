@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slimline.lineage.tags import GIT_COMMIT
 from slimline.lineage.tracking import flatten_params
 from slimline.registry.refs import lineage_chain
-from slimline.registry.versions import TAG, VersionInfo
+from slimline.registry.versions import VersionInfo
 from slimline.stages import MODEL_STAGES
 
 
@@ -75,7 +76,7 @@ def input_differences(good: VersionInfo, bad: VersionInfo) -> list[str]:
     for key in sorted(set(good.versions) | set(bad.versions)):
         if good.versions.get(key) != bad.versions.get(key):
             out.append(f"library {key}: {good.versions.get(key)} → {bad.versions.get(key)}")
-    gc, bc = good.tags.get(TAG + "git_commit"), bad.tags.get(TAG + "git_commit")
+    gc, bc = good.tags.get(GIT_COMMIT), bad.tags.get(GIT_COMMIT)
     if gc != bc:
         out.append(f"git commit: {(gc or '?')[:12]} → {(bc or '?')[:12]}")
     return out

@@ -14,13 +14,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from slimline.registry.versions import TAG
+from slimline.lineage.tags import EXPERIMENT, EXPERIMENT_BASELINE, EXPERIMENT_ONLY
 
 EXP_NAME_ENV = "DVC_EXP_NAME"
 EXP_BASELINE_ENV = "DVC_EXP_BASELINE_REV"
-EXPERIMENT = TAG + "experiment"  # the DVC experiment a version was first registered in
-EXPERIMENT_BASELINE = TAG + "experiment_baseline"  # the commit that experiment branched from
-EXPERIMENT_ONLY = TAG + "experiment_only"  # "true" until `slimline register` adopts it
 NOTE_PREFIX = "Experiment: "  # the description line that says so
 
 

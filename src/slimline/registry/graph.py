@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slimline.lineage.tags import CALIBRATION_TOKENS
 from slimline.registry.versions import VersionInfo
 
 
@@ -45,7 +46,7 @@ def draw_lineage(chain: list[VersionInfo], path: Path, title: str | None = None)
         ax.text(x + 0.1, 2.38, aliases or " ", fontsize=7, va="top", color="#34628f")
         ax.text(x + 0.1, 2.1, f"sha256 {info.digest[:12]}", fontsize=7, va="top",
                 family="monospace")
-        calib = info.tags.get("slimline.calibration_digest")
+        calib = info.tags.get(CALIBRATION_TOKENS)
         if calib:
             ax.text(x + 0.1, 1.9, f"calib {calib[:12]}", fontsize=7, va="top",
                     family="monospace")

@@ -12,9 +12,10 @@ from slimline._atomic import atomic_directory
 from slimline._digest import directory_digest
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.tags import DVC_MD5, LOCATION
 from slimline.paths import project_root
 from slimline.registry.refs import resolve
-from slimline.registry.versions import TAG, VersionInfo
+from slimline.registry.versions import VersionInfo
 
 
 def _cache_root() -> Path:
@@ -63,7 +64,7 @@ def locate(version: VersionInfo, root: Path | None = None) -> Path:
     """The directory holding `version`'s files, checked against its content digest."""
     root = Path(root) if root else project_root()
     tried = []
-    location = version.tags.get(TAG + "location")
+    location = version.tags.get(LOCATION)
     if location:
         path = Path(location) if Path(location).is_absolute() else root / location
         # slimline.json names the digest the directory claims; hash only a matching claim.
@@ -74,7 +75,7 @@ def locate(version: VersionInfo, root: Path | None = None) -> Path:
     cached = _cache_root() / version.digest
     if cached.is_dir() and directory_digest(cached) == version.digest:
         return cached
-    md5 = version.tags.get(TAG + "dvc_md5")
+    md5 = version.tags.get(DVC_MD5)
     if md5:
         found = _from_dvc_cache(md5, version.digest, root)
         if found is not None:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from slimline.errors import SlimlineError
+from slimline.lineage.tags import ALIAS_HISTORY, alias_note
 from slimline.registry.gates import GateResult, check_gates, gate_table
 from slimline.registry.refs import by_alias, get_version, lineage_chain, registry_client
 from slimline.registry.register import MANAGED_ALIASES
-from slimline.registry.versions import TAG, VersionInfo
+from slimline.registry.versions import VersionInfo
 
-HISTORY = TAG + "alias_history."
 MANAGED = set(MANAGED_ALIASES)  # moved by the register stage, not by hand
 
 
@@ -81,7 +81,7 @@ def history(name: str, alias: str) -> list[dict[str, Any]]:
         model = registry_client().get_registered_model(name)
     except MlflowException:
         raise SlimlineError(f"no registered model {name}: run the pipeline first.") from None
-    return json.loads(model.tags.get(HISTORY + alias, "[]"))
+    return json.loads(model.tags.get(ALIAS_HISTORY + alias, "[]"))
 
 
 def _stack(events: list[dict[str, Any]]) -> list[str]:
@@ -103,7 +103,7 @@ def _current(name: str, alias: str) -> str | None:
 
 def _record(name: str, alias: str, event: Event, events: list[dict[str, Any]]) -> None:
     client = registry_client()
-    client.set_registered_model_tag(name, HISTORY + alias,
+    client.set_registered_model_tag(name, ALIAS_HISTORY + alias,
                                     json.dumps([*events, event.__dict__]))
     if event.version is None:
         client.delete_registered_model_alias(name, alias)
@@ -114,7 +114,7 @@ def _record(name: str, alias: str, event: Event, events: list[dict[str, Any]]) -
         f": {event.reason}" if event.reason else "") + (
         f"; replaced v{event.replaced}" if event.replaced else "") + (
         f"; gated against {event.compared_with}" if event.compared_with else "")
-    client.set_model_version_tag(name, event.version, f"{TAG}{alias}", note)
+    client.set_model_version_tag(name, event.version, alias_note(alias), note)
 
 
 def promote(version: VersionInfo, alias: str, gates: dict[str, float], *, force: bool = False,

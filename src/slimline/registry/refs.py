@@ -12,7 +12,15 @@ import subprocess
 from pathlib import Path
 
 from slimline.errors import SlimlineError
-from slimline.registry.versions import TAG, VersionInfo
+from slimline.lineage.tags import (
+    ALIASES_MOVED,
+    ARTIFACT_DIGEST,
+    CANDIDATE_VERSION,
+    GIT_COMMIT,
+    REGISTERED_MODEL,
+    STAGE,
+)
+from slimline.registry.versions import VersionInfo
 
 _URI = re.compile(r"^(?:models:/)?(?P<name>[^@/]*)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -52,7 +60,7 @@ def by_alias(name: str, alias: str) -> VersionInfo:
 
 def find_by_digest(name: str, digest: str) -> VersionInfo | None:
     found = registry_client().search_model_versions(
-        f"name = '{name}' and tags.`{TAG}artifact_digest` = '{digest}'")
+        f"name = '{name}' and tags.`{ARTIFACT_DIGEST}` = '{digest}'")
     if not found:
         return None
     return VersionInfo.from_version(min(found, key=lambda v: int(v.version)))
@@ -67,20 +75,20 @@ def _from_run(run_id: str, name: str | None) -> VersionInfo:
     except MlflowException:
         raise SlimlineError(f"{run_id} is not a run in this MLflow store.") from None
     tags = run.data.tags
-    stage = tags.get(TAG + "stage")
+    stage = tags.get(STAGE)
     if stage == "pipeline":  # the parent run: use its registration
         children = client.search_runs(
             [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}' and "
-            f"tags.`{TAG}stage` = 'register'", max_results=1)
+            f"tags.`{STAGE}` = 'register'", max_results=1)
         if not children:
             raise SlimlineError(f"pipeline run {run_id} registered no models (did it reach "
                                 "the register stage?).")
         tags = children[0].data.tags
         stage = "register"
     if stage == "register":
-        return get_version(tags[TAG + "registered_model"], tags[TAG + "candidate_version"])
-    digest = tags.get(TAG + "artifact_digest")
-    model = name or tags.get(TAG + "registered_model")
+        return get_version(tags[REGISTERED_MODEL], tags[CANDIDATE_VERSION])
+    digest = tags.get(ARTIFACT_DIGEST)
+    model = name or tags.get(REGISTERED_MODEL)
     if not digest or not model:
         raise SlimlineError(f"run {run_id} ({stage or 'not a slimline run'}) names no "
                             "registered artifact; pass a stage, eval or register run.")
@@ -100,17 +108,17 @@ def _from_git(rev: str, root: Path) -> VersionInfo | None:
     client = registry_client()
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
-        experiments, filter_string=f"tags.`{TAG}stage` = 'register' and "
-        f"tags.`{TAG}git_commit` LIKE '{sha}%'", order_by=["attributes.start_time DESC"],
+        experiments, filter_string=f"tags.`{STAGE}` = 'register' and "
+        f"tags.`{GIT_COMMIT}` LIKE '{sha}%'", order_by=["attributes.start_time DESC"],
         max_results=50)
     # A `dvc exp run` from that commit registers too, but did not make its candidate.
-    runs = [r for r in runs if r.data.tags.get(TAG + "aliases_moved") != "false"]
+    runs = [r for r in runs if r.data.tags.get(ALIASES_MOVED) != "false"]
     if not runs:
         raise SlimlineError(f"git revision {rev} ({sha[:12]}) has no registration in this "
                             "MLflow store (experiments do not count): check it out and run "
                             "`dvc repro`.")
     tags = runs[0].data.tags
-    return get_version(tags[TAG + "registered_model"], tags[TAG + "candidate_version"])
+    return get_version(tags[REGISTERED_MODEL], tags[CANDIDATE_VERSION])
 
 
 def resolve(ref: str, *, default_name: str | None = None, root: Path | None = None

@@ -15,6 +15,32 @@ import yaml
 from slimline.errors import SlimlineError
 from slimline.lineage.metadata import ArtifactMetadata
 from slimline.lineage.models import artifact_location, logged_model_for, producer_run_id
+from slimline.lineage.tags import (
+    ARTIFACT_DIGEST,
+    BASE_DIGEST,
+    BASE_NAME,
+    BASE_SOURCE,
+    CALIBRATION_TOKENS,
+    DEVICE,
+    DIRECTIONS,
+    DVC_MD5,
+    EVAL_RUN_ID,
+    EVAL_TARGET,
+    GIT_COMMIT,
+    INPUTS,
+    LOCATION,
+    MODEL_ID,
+    ORIGIN,
+    PARAMS,
+    PARENT_DIGEST,
+    PARENT_VERSION,
+    PIPELINE,
+    STAGE,
+    STAGE_RUN_ID,
+    STAGES_SKIPPED,
+    VERSIONS,
+    split_sha256,
+)
 from slimline.lineage.tracking import configure, git_commit
 from slimline.paths import METRICS, artifact_dir
 from slimline.registry.experiment import (
@@ -24,15 +50,16 @@ from slimline.registry.experiment import (
     current_experiment,
 )
 from slimline.registry.refs import find_by_digest, get_version
-from slimline.registry.versions import EVAL, TAG, VersionInfo
+from slimline.registry.versions import EVAL, VersionInfo
 from slimline.results import flatten_directions, read_stage_results
-from slimline.stages import MODEL_STAGES, STAGE_SECTIONS
+from slimline.stages import CHAIN, MODEL_STAGES, STAGE_SECTIONS
 
 CANDIDATE = "candidate"
 MANAGED_ALIASES = (*STAGE_SECTIONS, CANDIDATE)  # moved by registration, never by hand
-BASE_DIGEST, BASE_NAME, BASE_SOURCE = TAG + "base_digest", TAG + "base_name", TAG + "base_source"
-# A version registered from pulled artifacts (git + DVC) whose stage run is in another store.
-ORIGIN = TAG + "origin"
+# The inputs key (slimline.json) of the digest of the token ids a stage calibrated on.
+CALIBRATION_TOKENS_INPUT = "calibration_tokens"
+# The data splits the model stages read; each file's sha256 is tagged under its own name.
+SPLITS_READ = tuple(dict.fromkeys(s.reads_split for s in CHAIN if s.reads_split))
 RUN_NOT_IN_STORE = "rebuilt from dvc.lock and slimline.json; the original run is not in this store"
 
 
@@ -71,8 +98,8 @@ def dvc_md5(root: Path, out: str) -> str | None:
 
 def _eval_run(client: Any, experiment_id: str, stage: str, digest: str) -> str | None:
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{TAG}eval_target` = '{stage}' and "
-        f"tags.`{TAG}artifact_digest` = '{digest}'", order_by=["attributes.start_time DESC"],
+        [experiment_id], filter_string=f"tags.`{EVAL_TARGET}` = '{stage}' and "
+        f"tags.`{ARTIFACT_DIGEST}` = '{digest}'", order_by=["attributes.start_time DESC"],
         max_results=1)
     return runs[0].info.run_id if runs else None
 
@@ -148,7 +175,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                             or ArtifactMetadata.read(base_dir))
     try:
         client.create_registered_model(
-            model_name, tags={f"{TAG}pipeline": str(Path(root).resolve())},
+            model_name, tags={PIPELINE: str(Path(root).resolve())},
             description="Every stage of a slimline compression pipeline: base → pruned → "
             "recovered → quantized, across base upgrades (each version names its base in "
             "slimline.base_* tags). Aliases: one per stage (its latest version), candidate "
@@ -165,7 +192,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
     for stage, directory, meta, metrics, evaluation in inputs:
         directions = flatten_directions(evaluation.get("higher_is_better", {}))
         eval_tags = {f"{EVAL}{k}": repr(round(v, 6)) for k, v in metrics.items()}
-        eval_tags[f"{TAG}device"] = evaluation.get("device", "unknown")
+        eval_tags[DEVICE] = evaluation.get("device", "unknown")
         existing = find_by_digest(model_name, meta.digest)
         if meta.skipped or (parent is not None and meta.digest == parent.digest):
             skipped.append(stage)
@@ -184,24 +211,25 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             md5 = dvc_md5(root, f"artifacts/{stage}")
             logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
             if md5:
-                client.set_logged_model_tags(logged.model_id, {f"{TAG}dvc_md5": md5})
+                client.set_logged_model_tags(logged.model_id, {DVC_MD5: md5})
             # None in a fresh clone: the artifact was pulled, its run is in another store.
             stage_run = producer_run_id(meta, experiment_id)
             tags = {
-                f"{TAG}stage": stage, f"{TAG}artifact_digest": meta.digest,
-                f"{TAG}parent_digest": meta.parent_digest or "",
-                f"{TAG}parent_version": parent.version if parent else "",
-                f"{TAG}calibration_digest": meta.inputs.get("calibration_tokens",
-                                                            meta.inputs.get("calibration", "")),
-                f"{TAG}git_commit": commit, f"{TAG}location": location,
-                f"{TAG}dvc_md5": md5 or "", f"{TAG}stage_run_id": stage_run or "",
-                f"{TAG}eval_run_id": _eval_run(client, experiment_id, stage, meta.digest) or "",
-                f"{TAG}model_id": logged.model_id,
-                f"{TAG}params": json.dumps(meta.params, sort_keys=True),
-                f"{TAG}inputs": json.dumps(meta.inputs, sort_keys=True),
-                f"{TAG}versions": json.dumps(meta.versions, sort_keys=True),
-                f"{TAG}directions": json.dumps(directions, sort_keys=True),
-                f"{TAG}stages_skipped": ",".join(skipped),
+                STAGE: stage, ARTIFACT_DIGEST: meta.digest,
+                PARENT_DIGEST: meta.parent_digest or "",
+                PARENT_VERSION: parent.version if parent else "",
+                # The token ids calibrated on; the split files' sha256 have their own names.
+                CALIBRATION_TOKENS: meta.inputs.get(CALIBRATION_TOKENS_INPUT, ""),
+                **{split_sha256(s): meta.inputs[s] for s in SPLITS_READ if s in meta.inputs},
+                GIT_COMMIT: commit, LOCATION: location,
+                DVC_MD5: md5 or "", STAGE_RUN_ID: stage_run or "",
+                EVAL_RUN_ID: _eval_run(client, experiment_id, stage, meta.digest) or "",
+                MODEL_ID: logged.model_id,
+                PARAMS: json.dumps(meta.params, sort_keys=True),
+                INPUTS: json.dumps(meta.inputs, sort_keys=True),
+                VERSIONS: json.dumps(meta.versions, sort_keys=True),
+                DIRECTIONS: json.dumps(directions, sort_keys=True),
+                STAGES_SKIPPED: ",".join(skipped),
                 **base, **eval_tags, **(exp.tags(only=not move) if exp else {}),
             }
             if stage_run is None:

@@ -11,8 +11,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-TAG = "slimline."
-EVAL = "eval."
+from slimline.lineage.tags import (
+    ARTIFACT_DIGEST,
+    BASE_DIGEST,
+    BASE_NAME,
+    DIRECTIONS,
+    INPUTS,
+    PARAMS,
+    PARENT_DIGEST,
+    PARENT_VERSION,
+    PREFIX,
+    STAGE,
+    VERSIONS,
+)
+from slimline.lineage.tags import EVAL_METRIC as EVAL
+
+# Transitional: modules outside slimline.registry still read the prefix here.
+TAG = PREFIX
 
 
 @dataclass
@@ -46,14 +61,14 @@ class VersionInfo:
     def base_digest(self) -> str | None:
         """Content digest of the base this version's lineage starts from (a base version is
         its own base); None for versions registered before bases were recorded."""
-        return self.tags.get(TAG + "base_digest") or (self.digest if self.stage == "base"
+        return self.tags.get(BASE_DIGEST) or (self.digest if self.stage == "base"
                                                       else None)
 
     @property
     def base_name(self) -> str:
         """The base model's name (`model.name`), as recorded or read from a base's params."""
         model = self.params.get("model") if self.stage == "base" else None
-        return self.tags.get(TAG + "base_name") or (
+        return self.tags.get(BASE_NAME) or (
             str(model.get("name")) if isinstance(model, dict) and model.get("name") else "?")
 
     def describe_base(self) -> str:
@@ -64,17 +79,17 @@ class VersionInfo:
     def from_version(cls, mv: Any) -> VersionInfo:
         tags = dict(mv.tags or {})
 
-        def decode(key: str, default: Any) -> Any:
-            raw = tags.get(TAG + key)
+        def decode(name: str, default: Any) -> Any:
+            raw = tags.get(name)
             return json.loads(raw) if raw else default
 
         metrics = {k[len(EVAL):]: float(v) for k, v in tags.items() if k.startswith(EVAL)}
         return cls(
-            name=mv.name, version=str(mv.version), stage=tags.get(TAG + "stage", "?"),
-            digest=tags.get(TAG + "artifact_digest", ""),
-            parent_digest=tags.get(TAG + "parent_digest") or None,
-            parent_version=tags.get(TAG + "parent_version") or None,
-            metrics=metrics, directions=decode("directions", {}),
-            params=decode("params", {}), inputs=decode("inputs", {}),
-            versions=decode("versions", {}), tags=tags,
+            name=mv.name, version=str(mv.version), stage=tags.get(STAGE, "?"),
+            digest=tags.get(ARTIFACT_DIGEST, ""),
+            parent_digest=tags.get(PARENT_DIGEST) or None,
+            parent_version=tags.get(PARENT_VERSION) or None,
+            metrics=metrics, directions=decode(DIRECTIONS, {}),
+            params=decode(PARAMS, {}), inputs=decode(INPUTS, {}),
+            versions=decode(VERSIONS, {}), tags=tags,
             aliases=list(getattr(mv, "aliases", None) or []), source=mv.source)

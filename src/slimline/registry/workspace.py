@@ -18,11 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from slimline._atomic import write_text_atomic
+from slimline.lineage.tags import (
+    ALIASES_MOVED,
+    CANDIDATE_VERSION,
+    ORIGIN,
+    REGISTERED_MODEL,
+    REGISTERED_VERSIONS,
+    RUNS_NOT_IN_STORE,
+    STAGE_RUN_ID,
+)
 from slimline.paths import REGISTRY_FILE
 from slimline.registry.experiment import EXPERIMENT, current_experiment
 from slimline.registry.graph import draw_lineage
 from slimline.registry.refs import lineage_chain
-from slimline.registry.register import ORIGIN, Registered, register_pipeline
+from slimline.registry.register import Registered, register_pipeline
 
 
 @dataclass
@@ -110,7 +119,8 @@ def register_workspace(root: Path, *, model_name: str | None = None,
     exp = current_experiment()
     move = exp is None if move_aliases is None else move_aliases
     params = {"registry": {"model_name": name}}
-    with stage_run("register", params=params, experiment=tracking_experiment(root)) as run:
+    with stage_run("register", params=params, experiment=tracking_experiment(root),
+                   root=root) as run:
         with _register_lock(root):
             registered = register_pipeline(root, name, tracking_experiment(root),
                                            move_aliases=move)
@@ -118,16 +128,16 @@ def register_workspace(root: Path, *, model_name: str | None = None,
         summary = RegisterSummary(name, final.version, move, exp.name if exp else None,
                                   exp.baseline_rev if exp else None, registered)
         record = summary.as_dict()
-        run.set_tags({"registered_model": name, "candidate_version": final.version,
-                      "aliases_moved": str(move).lower(), "experiment": summary.experiment,
-                      "registered_versions": json.dumps(record["stages"], sort_keys=True),
-                      "runs_not_in_store": ",".join(r.stage for r in registered
-                                                    if r.version.tags.get(ORIGIN))})
+        run.set_tags({REGISTERED_MODEL: name, CANDIDATE_VERSION: final.version,
+                      ALIASES_MOVED: str(move).lower(), EXPERIMENT: summary.experiment,
+                      REGISTERED_VERSIONS: json.dumps(record["stages"], sort_keys=True),
+                      RUNS_NOT_IN_STORE: ",".join(r.stage for r in registered
+                                                  if r.version.tags.get(ORIGIN))})
         with tempfile.TemporaryDirectory() as tmp:
             image = draw_lineage(lineage_chain(final), Path(tmp) / "lineage.png")
             run.log_artifact(image, "lineage")
             # Empty for versions rebuilt from pulled artifacts (the run is in another store).
-            stage_run_id = final.tags.get("slimline.stage_run_id")
+            stage_run_id = final.tags.get(STAGE_RUN_ID)
             if stage_run_id:
                 from mlflow.tracking import MlflowClient
 

@@ -65,6 +65,7 @@ def publish_report(root: Path, out_dir: Path | None = None, *,
     if log:
         from slimline.lineage.tracking import stage_run
 
-        with stage_run("report", params={}, experiment=tracking_experiment(root)) as run:
+        with stage_run("report", params={}, experiment=tracking_experiment(root),
+                       root=root) as run:
             log_report(run, report, files)
     return report, files

@@ -16,11 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from slimline.lineage.tracking import TAG
-from slimline.registry.experiment import EXPERIMENT, EXPERIMENT_ONLY
+from slimline.lineage.tags import EXPERIMENT, EXPERIMENT_ONLY, STAGE, SWEEP
 from slimline.sweep.frontier import Outcome
 
-SWEEP = TAG + "sweep"
 PARENT = "mlflow.parentRunId"
 NOTE = "Sweep: "  # the description line the sweep writes on its winner
 
@@ -28,12 +26,12 @@ NOTE = "Sweep: "  # the description line the sweep writes on its winner
 def sweep_run(client: Any, experiment_id: str, sweep_id: str, params: dict[str, str]) -> str:
     """The sweep's run: found again by its id when a sweep is resumed, else created."""
     found = client.search_runs([experiment_id], filter_string=f"tags.`{SWEEP}` = '{sweep_id}' "
-                               f"and tags.`{TAG}stage` = 'sweep'", max_results=1)
+                               f"and tags.`{STAGE}` = 'sweep'", max_results=1)
     if found:
         client.update_run(found[0].info.run_id, status="RUNNING")
         return found[0].info.run_id
     run = client.create_run(experiment_id, run_name=f"sweep {sweep_id}",
-                            tags={SWEEP: sweep_id, f"{TAG}stage": "sweep"})
+                            tags={SWEEP: sweep_id, STAGE: "sweep"})
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value[:6000])
     return run.info.run_id
@@ -44,7 +42,7 @@ def adopt_runs(client: Any, experiment_id: str, run_id: str, sweep_id: str,
     """Nest the pipeline runs of the points `names` under the sweep run; return how many
     were newly adopted."""
     wanted = set(names)
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`{TAG}stage` = 'pipeline' "
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{STAGE}` = 'pipeline' "
                               f"and tags.`{EXPERIMENT}` LIKE 'sw-%'", max_results=5000)
     adopted = 0
     for run in runs:
