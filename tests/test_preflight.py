@@ -70,7 +70,8 @@ def test_user_files_and_the_local_base_are_what_dvc_watches(project, trained_che
     values, _ = compose_choices([*FILES, *NO_FACT_GATES, "data.calibration.num_docs=10",
                                  "model=hf",
                                  "model.name=mine", f"model.source={trained_checkpoint}",
-                                 "prune.round_to=32", "eval.speed.prompt_tokens=16",
+                                 "prune.round_to=32", "quantize.group_size=32",
+                                 "eval.speed.prompt_tokens=16",
                                  "report.speed.prompt_tokens=16"],
                                 project / "conf", project)
     assert values["data"]["deps"] == {"calibration": "d/c.jsonl", "recovery": "d/r.jsonl",
@@ -80,7 +81,15 @@ def test_user_files_and_the_local_base_are_what_dvc_watches(project, trained_che
 
 def test_a_rounded_head_share_is_noticed(project):
     # 2 kv groups of 2 query heads: removing a third of each group's heads removes one of two.
-    _, notices = compose_choices(["prune.head_ratio=0.34", "prune.round_to=32"],
+    _, notices = compose_choices(["prune.head_ratio=0.34", "prune.round_to=32",
+                                  "quantize.group_size=32"],
                                  project / "conf", project)
     assert notices == ["prune.head_ratio=0.34 removes 1 of 2 query heads per kv group (50.0%): "
                        "head counts are whole numbers."]
+
+
+@pytest.mark.parametrize("method", ["depth", "sparse24"])
+def test_prune_methods_without_ratios_compose(project, method):
+    """Only the structured prune has ratios to round and a plan to check."""
+    values, notices = compose_choices([f"prune={method}"], project / "conf", project)
+    assert values["prune"]["method"] == method and notices == []

@@ -85,8 +85,8 @@ def _architecture(values: dict, cfg: dict) -> None:
 
     from slimline.prune.structure import model_shape
 
-    if values["prune"].get("method") == "none" or values["model"]["kind"] == "tiny":
-        return
+    if values["prune"].get("method") != "structured" or values["model"]["kind"] == "tiny":
+        return  # the other methods' stages check their own needs
     try:
         model_shape(SimpleNamespace(**cfg))
     except AttributeError:
@@ -152,23 +152,62 @@ def _speed_lengths(values: dict, cfg: dict) -> None:
                 f"max_position_embeddings ({longest}): lower them.")
 
 
-def _prune_notices(values: dict, cfg: dict) -> list[str]:
+def _plan(values: dict, cfg: dict) -> Any:
+    """The structured prune's plan on the base's real widths (None: no structured prune, or
+    widths not known before the base exists)."""
     prune = values["prune"]
-    if prune.get("method") == "none":
-        return []
     shape = _model_shape(cfg)
-    if shape is None:
-        return []
-    from slimline.prune.plan import make_plan, rounding_notices
+    if prune.get("method") != "structured" or shape is None:
+        return None
+    from slimline.prune.plan import make_plan
     from slimline.prune.structure import Shape
 
     inter, heads, kv, hidden = shape
-    plan = make_plan(Shape(inter, heads, kv, hidden // heads), hidden,
+    return make_plan(Shape(inter, heads, kv, cfg.get("head_dim") or hidden // heads), hidden,
                      channel_ratio=prune["channel_ratio"], head_ratio=prune["head_ratio"],
                      kv_group_ratio=prune["kv_group_ratio"], round_to=prune["round_to"])
+
+
+def _prune_notices(values: dict, plan: Any) -> list[str]:
+    if plan is None:
+        return []
+    from slimline.prune.plan import rounding_notices
+
+    prune = values["prune"]
     return rounding_notices(plan, channel_ratio=prune["channel_ratio"],
                             head_ratio=prune["head_ratio"],
                             kv_group_ratio=prune["kv_group_ratio"], round_to=prune["round_to"])
+
+
+def _group_widths(values: dict, cfg: dict, plan: Any) -> None:
+    """Refuse a quantization group size that does not divide the widths the quantize stage
+    will meet (after pruning), instead of failing there after the model stages before it.
+
+    Only for the default `quantize.ignore` (the stage applies llm-compressor's ignore rules
+    to the real module names)."""
+    from slimline.config.quantize import FIXED_FORMAT_METHODS
+
+    quantize, shape = values["quantize"], _model_shape(cfg)
+    group = quantize.get("group_size")
+    if (quantize.get("method") in ("none", *FIXED_FORMAT_METHODS) or not group
+            or shape is None or set(quantize.get("ignore", [])) - {"lm_head"}):
+        return
+    inter, heads, _, hidden = shape
+    head_dim = cfg.get("head_dim") or hidden // heads
+    if plan is not None:
+        inter, heads, head_dim = (plan.after.intermediate_size, plan.after.num_attention_heads,
+                                  plan.after.head_dim)
+    widths = {"hidden_size (q/k/v, gate and up inputs)": hidden,
+              "attention output (o_proj input)": heads * head_dim,
+              "MLP width (down_proj input)": inter}
+    bad = [name for name, width in widths.items() if width % group]
+    if bad:
+        pruned = plan is not None and any(not name.startswith("hidden") for name in bad)
+        raise SlimlineError(
+            f"quantize.group_size={group} does not divide the widths the quantize stage will "
+            f"see: {', '.join(f'{name} {widths[name]}' for name in bad)}. Choose a group size "
+            "that divides them" + (f", or set prune.round_to to a multiple of {group} so "
+                                   "the pruned widths fit" if pruned else "") + ".")
 
 
 def preflight(values: dict, root: Path) -> list[str]:
@@ -187,4 +226,6 @@ def preflight(values: dict, root: Path) -> list[str]:
     _split_sizes(values["data"], root)
     _golden(values["eval"]["golden"], root)
     _speed_lengths(values, cfg)
-    return _prune_notices(values, cfg)
+    plan = _plan(values, cfg)
+    _group_widths(values, cfg, plan)
+    return _prune_notices(values, plan)

@@ -26,7 +26,18 @@ CASES = [
     ("recover.stepz=10", [r"recover\.stepz", r"did you mean steps"]),
     ("prune.channel_ratio=1.5", [r"prune\.channel_ratio", r"range|less than"]),
     ("prune.channel_ratio=-0.1", [r"prune\.channel_ratio", r"range|greater than"]),
+    ("prune.head_ratio=1.0", [r"prune\.head_ratio", r"less than 1"]),
+    ("prune.round_to=0", [r"prune\.round_to", r"greater than 0"]),
     ("quantize.bits=3", [r"quantize\.bits", r"4 or 8"]),
+    ("quantize.group_size=100", [r"quantize\.group_size", r"not served", r"32, 64, 128"]),
+    ("quantize=fp8 quantize.bits=4", [r"quantize\.bits", r"does not apply to method=fp8",
+                                      r"remove the key"]),
+    ("model.hidden_size=96", [r"quantize\.group_size=128 does not divide",
+                              r"hidden_size \(q/k/v, gate and up inputs\) 96",
+                              r"Choose a group size"]),
+    ("prune.round_to=32 prune.channel_ratio=0.3",
+     [r"quantize\.group_size=128 does not divide", r"down_proj input\) 352",
+      r"prune\.round_to to a multiple of 128"]),
     ("quantize.group_size=0", [r"quantize\.group_size", r"greater than 0"]),
     ("recover.steps=0", [r"recover\.steps", r"greater than 0"]),
     ("recover.steps=-5", [r"recover\.steps", r"greater than 0"]),
@@ -47,7 +58,7 @@ def project(tmp_path, monkeypatch):
 def test_compose_refuses(project, capsys, override, words):
     before = state(project)
     with pytest.raises(SystemExit) as exit_:
-        main(["compose", override])
+        main(["compose", *override.split()])
     assert exit_.value.code == 1
     assert_message(capsys.readouterr().err, words)
     assert state(project) == before
