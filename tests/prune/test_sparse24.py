@@ -59,3 +59,28 @@ def test_sparsegpt_leaves_exactly_two_of_four_zero(arch, tmp_path, request):
     after = _loss(reloaded, tok)
     # measured 2.86 -> 2.93 (llama): half the weights of every layer, about 2% loss
     assert after < before * 1.10, (before, after)
+
+
+def test_prune_stage_then_quantize_keeps_the_pattern(tmp_path, trained_checkpoint):
+    """sparse24 through prune_checkpoint, then round-to-nearest INT4 and FP8: both map a zero
+    weight to zero, so the decompressed layers are still 2:4 (GPTQ in llm-compressor 0.14
+    is not: its error feedback fills zeros)."""
+    from slimline.config import QuantizeConfig
+    from slimline.lineage.metadata import ArtifactMetadata
+    from slimline.prune.build import prune_checkpoint
+    from slimline.quantize import quantize_checkpoint
+
+    pruned = tmp_path / "pruned"
+    result = prune_checkpoint(trained_checkpoint, pruned,
+                              Sparse24PruneConfig(num_samples=16, seq_len=64), texts=TEXTS)
+    assert result.metrics["sparse_layers"] == 14
+    assert result.metrics["params_removed_share"] == 0  # stored dense, zeros included
+    assert 0.3 < result.metrics["linear_weights_zero_share"] < 0.5  # lm_head stays dense
+    assert len(ArtifactMetadata.read(pruned).inputs["calibration_tokens"]) == 64
+    for cfg in (QuantizeConfig(method="rtn", group_size=32), QuantizeConfig(method="fp8")):
+        out = tmp_path / cfg.method
+        quantize_checkpoint(pruned, out, cfg, texts=[])
+        model = AutoModelForCausalLM.from_pretrained(out)
+        with torch.no_grad():
+            model(input_ids=torch.tensor([[1, 2]]))  # compressed-tensors decompresses on use
+        assert len(sparse_layers(model)) == 14, cfg.method
