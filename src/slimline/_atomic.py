@@ -12,19 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _owner_tag() -> str:
-    """`<pid>-<host hash>`: which process on which machine a temporary file belongs to."""
+def owner_tag() -> str:
+    """`<pid>-<host hash>`: which process on which machine made a file (or a tracking run)."""
     host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
     return f"{os.getpid()}-{host}"
 
 
-def _dead_owner(name: str, prefix: str) -> bool:
-    """Whether `name` (`<prefix><pid>-<host>.<rest>`) was made by a process of this machine
-    that no longer runs. Files of other machines (a shared filesystem), of live processes
-    and of unknown shape are never taken for leftovers."""
-    tag = name[len(prefix):].split(".", 1)[0]
+def owner_is_dead(tag: str) -> bool:
+    """Whether `tag` (an `owner_tag`) names a process of this machine that no longer runs.
+    Other machines' tags (a shared filesystem or tracking server), live processes and tags
+    of unknown shape are never taken for dead."""
     pid, _, host = tag.partition("-")
-    if not pid.isdigit() or host != _owner_tag().partition("-")[2]:
+    if not pid.isdigit() or host != owner_tag().partition("-")[2]:
         return False
     try:
         os.kill(int(pid), 0)
@@ -48,7 +47,8 @@ def clear_leftovers(target: Path) -> list[Path]:
     if not target.parent.is_dir():
         return removed
     for path in sorted(target.parent.glob(f"{prefix}*")):
-        if not path.name.endswith((".tmp", ".old")) or not _dead_owner(path.name, prefix):
+        tag = path.name[len(prefix):].split(".", 1)[0]
+        if not path.name.endswith((".tmp", ".old")) or not owner_is_dead(tag):
             continue
         if path.name.endswith(".old") and not target.exists():
             path.rename(target)
@@ -74,7 +74,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     clear_leftovers(target)
-    tag = _owner_tag()
+    tag = owner_tag()
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}.", suffix=".tmp",
                                 dir=target.parent))
     try:
@@ -101,7 +101,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_owner_tag()}.", suffix=".tmp",
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{owner_tag()}.", suffix=".tmp",
                                dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:

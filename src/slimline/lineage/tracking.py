@@ -25,6 +25,7 @@ from slimline.lineage.tags import (
     DVC_STAGE,
     EXPERIMENT,
     GIT_COMMIT,
+    OWNER,
     PARENT_DIGEST,
     PARENT_RUN_ID,
     PIPELINE_KEY,
@@ -58,6 +59,62 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{store / DB_NAME}"
 
 
+# Seconds a tracking server gets to answer the first request of a process. MLflow's client
+# retries a refused connection for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES, backoff), which
+# suits a busy server mid-pipeline, not a URI that is wrong or a server that is down.
+PROBE_TIMEOUT_S = 5
+
+
+def check_server(uri: str) -> None:
+    """Fail in seconds, naming `uri`, when an HTTP tracking server does not answer.
+
+    One GET of the server's /health without retries; any HTTP answer (even an error status)
+    shows the server is there, and the requests after it keep MLflow's retries.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+    from requests.exceptions import RequestException
+
+    from slimline.errors import SlimlineError
+
+    try:
+        http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0,
+                     backoff_factor=0, timeout=PROBE_TIMEOUT_S, raise_on_status=False)
+    except (MlflowException, RequestException) as exc:
+        text = str(exc).lower()
+        reason = ("connection refused" if "refused" in text else
+                  f"no answer within {PROBE_TIMEOUT_S} s" if "timed out" in text else
+                  "the host is unknown" if "resolve" in text or "not known" in text else
+                  str(exc).splitlines()[0][:160])
+        raise SlimlineError(
+            f"the MLflow tracking server MLFLOW_TRACKING_URI={uri} does not answer ({reason}). "
+            "Start it or fix the URI, or unset MLFLOW_TRACKING_URI to use the project's own "
+            "store (mlruns/).") from None
+
+
+def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
+    """Mark KILLED the stage runs left RUNNING by a process of this machine that is gone
+    (SIGKILL, out of memory), and their pipeline runs; return the stage runs' ids.
+
+    Runs of live processes and of other machines sharing the server are left alone.
+    """
+    from slimline._atomic import owner_is_dead
+
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = "
+                                  "'RUNNING'", max_results=1000):
+        owner = run.data.tags.get(OWNER)
+        if owner and owner_is_dead(owner):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            if parent := run.data.tags.get(PARENT_RUN_ID):
+                client.set_terminated(parent, status="KILLED")
+            closed.append(run.info.run_id)
+    return closed
+
+
 def use_store(root: Path | None = None) -> bool:
     """Point MLflow's tracking and registry at the store; True if it is the embedded one.
 
@@ -73,6 +130,8 @@ def use_store(root: Path | None = None) -> bool:
     uri = tracking_uri(root)
     if embedded:
         relocate_store(store_dir(root))
+    else:
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return embedded
@@ -282,12 +341,15 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from slimline._atomic import owner_tag
     from slimline.integrity import check_stage_inputs
 
     root = root or project_root()
     check_stage_inputs(dvc_stage or stage, root)
     experiment_id = configure(experiment, root)
     client = MlflowClient()
+    for run_id in close_orphaned_runs(client, experiment_id):
+        print(f"notice: run {run_id} was left RUNNING by a killed process; marked KILLED.")
     key = pipeline_key()
     parent_id = _parent_run(client, experiment_id, key, root / "params.yaml") if key else None
     tags = {
@@ -295,6 +357,7 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
         DVC_STAGE: dvc_stage or stage,
         GIT_COMMIT: git_commit(root) or "unknown",
         PARENT_RUN_ID: parent_id or "",
+        OWNER: owner_tag(),
         **(extra_tags or {}),
     }
     start = time.perf_counter()
