@@ -79,3 +79,22 @@ def test_an_unreachable_tracking_server_is_named_in_seconds(project, capsys, mon
                     r"connection refused", r"Start it or fix the URI"])
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     assert state(project) == before
+
+
+def test_a_stage_names_an_unreachable_tracking_server_in_seconds(project, monkeypatch):
+    """Every stage opens its run through the same store set-up as the registry commands."""
+    from slimline.errors import SlimlineError
+    from slimline.lineage.tracking import stage_run
+
+    before, store = state(project), os.environ["MLFLOW_TRACKING_URI"]
+    monkeypatch.setenv("SLIMLINE_ROOT", str(project))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    start = time.monotonic()
+    with pytest.raises(SlimlineError) as err, stage_run("data", params={},
+                                                        experiment="slimline"):
+        pass
+    assert time.monotonic() - start < 10
+    assert_message(str(err.value), [r"MLFLOW_TRACKING_URI=http://127\.0\.0\.1:9 does not answer",
+                                    r"connection refused"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    assert state(project) == before
