@@ -1,6 +1,7 @@
 """Pruned models equal their masked originals: the removed channels and heads zeroed."""
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from transformers import (
 
 from slimline.errors import SlimlineError
 from slimline.prune import compute_scores, make_plan, model_shape, prune_layers
-from slimline.prune.architectures import ARCHITECTURES, SUPPORTED
+from slimline.prune.architectures import SUPPORTED
 from slimline.prune.importance import ESTIMATORS
 from slimline.prune.structure import head_rows
 
@@ -26,6 +27,7 @@ CONFIGS = {
     "qwen2": Qwen2Config,
     "qwen3": Qwen3Config,
     "gemma": GemmaConfig,
+    "phi3": functools.partial(Phi3Config, pad_token_id=0),  # fused qkv_proj, gate_up_proj
 }
 # (channel_ratio, head_ratio, kv_group_ratio): each group kind alone, then all together
 KINDS = {"mlp": (0.25, 0.0, 0.0), "heads": (0.0, 0.5, 0.0), "kv_groups": (0.0, 0.0, 0.5),
@@ -93,18 +95,17 @@ def test_every_supported_architecture_is_tested():
     assert set(CONFIGS) == SUPPORTED
 
 
-def test_fused_projections_are_refused_by_model_type():
-    cfg = Phi3Config(vocab_size=64, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
-                     num_attention_heads=8, num_key_value_heads=4)
-    assert ARCHITECTURES["phi3"].linears() == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
-    with pytest.raises(SlimlineError, match=r"model_type='phi3'.*qkv_proj, gate_up_proj.*"
-                       r"prune=none"):
+def test_unknown_architectures_are_refused_by_model_type():
+    cfg = LlamaConfig()
+    cfg.model_type = "falcon"
+    with pytest.raises(SlimlineError, match=r"model_type='falcon'.*gemma.*phi3.*prune=none"):
         model_shape(cfg)
 
 
+@pytest.mark.parametrize("arch", ["llama", "phi3"])
 @pytest.mark.parametrize("estimator", ESTIMATORS)
-def test_every_estimator_prunes_to_the_plan(estimator):
-    model = _model("llama")
+def test_every_estimator_prunes_to_the_plan(estimator, arch):
+    model = _model(arch)
     shape = model_shape(model.config)
     plan = make_plan(shape, 64, channel_ratio=0.5, head_ratio=0.5, kv_group_ratio=0.0,
                      round_to=16)
@@ -122,3 +123,42 @@ def test_magnitude_keeps_the_largest_channels():
                      kv_group_ratio=0, round_to=16)
     kept = prune_layers(model, plan, compute_scores(model, plan, "magnitude"))
     assert kept[0]["mlp_channels"] == list(range(16))
+
+
+def _as_llama(phi3):
+    """A Llama holding the Phi-3 model's weights, its fused projections split apart."""
+    cfg = phi3.config
+    llama = AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=64, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=32, head_dim=8,
+        rms_norm_eps=cfg.rms_norm_eps)).eval()
+    q, kv = cfg.num_attention_heads * 8, cfg.num_key_value_heads * 8
+    state = {}
+    for name, t in phi3.state_dict().items():
+        if "qkv_proj" in name:
+            for part, rows in zip("qkv", t.split([q, kv, kv]), strict=True):
+                state[name.replace("qkv_proj", f"{part}_proj")] = rows
+        elif "gate_up_proj" in name:
+            gate, up = t.chunk(2)
+            state[name.replace("gate_up_proj", "gate_proj")] = gate
+            state[name.replace("gate_up_proj", "up_proj")] = up
+        else:
+            state[name] = t
+    llama.load_state_dict(state)
+    return llama
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_fused_phi3_scores_like_its_split_llama_twin(estimator):
+    phi3 = _model("phi3")
+    llama = _as_llama(phi3)
+    x = torch.randint(0, 64, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(phi3(input_ids=x).logits, llama(input_ids=x).logits)
+    plan = make_plan(model_shape(phi3.config), 64, channel_ratio=0.5, head_ratio=0.5,
+                     kv_group_ratio=0.5, round_to=16)
+    fused = compute_scores(phi3, plan, estimator, [x])
+    split = compute_scores(llama, plan, estimator, [x])
+    assert fused.keys() == split.keys()
+    for key in fused:
+        torch.testing.assert_close(fused[key], split[key], rtol=1e-4, atol=1e-6)

@@ -24,11 +24,14 @@ VOCAB_CHUNK = 2048  # rows of the output embedding upcast and multiplied at once
 
 
 class _Sink:
-    """What one scored linear layer keeps between batches, for one estimator."""
+    """What one scored linear layer (or one block of rows of a fused one) keeps between
+    batches, for one estimator."""
 
     def __init__(self, linear: torch.nn.Linear, estimator: imp.Estimator, n: int, block: int,
-                 axis: str):
+                 axis: str, start: int | None = None):
         self.linear, self.estimator, self.axis = linear, estimator, axis
+        # In a fused linear, the rows from `start` on that this group kind owns.
+        self.rows = None if start is None else slice(start, start + n * block)
         # Linear in each batch's gradient: fold every batch into n numbers at once.
         self.folds = estimator.needs_gradients and not estimator.needs & (
             imp.Needs.SUMMED_GRADIENT | imp.Needs.SQUARED_BATCH_GRADIENT)
@@ -42,16 +45,21 @@ class _Sink:
     def params(self) -> list[torch.Tensor]:
         return [self.linear.weight, self.linear.bias] if self.with_bias else [self.linear.weight]
 
+    def _part(self, t: torch.Tensor) -> torch.Tensor:
+        return t if self.rows is None else t[self.rows]
+
     def add(self, grads: list[torch.Tensor]) -> None:
         """Fold one whole batch's gradients (weight, then bias) into the accumulators."""
         for i, (p, g) in enumerate(zip(self.params(), grads, strict=True)):
+            w, g = self._part(p.data), self._part(g)
             if self.folds:
-                c = self.estimator.contribution(p.data.float(), g, None)
-                self.vector += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis)
+                c = self.estimator.contribution(w.float(), g, None)
+                self.vector += imp.group_sum(c.reshape(w.shape), self.n, self.block, self.axis)
                 continue
             # Summed in the stored dtype, as `.grad` of the stored weights was before.
-            # `g` is a `.grad` the caller drops right after, so it can become the sum itself.
-            g_stored = g.to(self.stored_dtype)
+            # `g` is a `.grad` the caller drops right after, so it can become the sum itself
+            # (a block of a fused one is copied, or it would keep the whole gradient alive).
+            g_stored = g.to(self.stored_dtype, copy=self.rows is not None)
             if self.summed[i] is None:
                 self.summed[i] = g_stored
             else:
@@ -66,8 +74,9 @@ class _Sink:
             total += self.vector.cpu()
             return
         for i, p in enumerate(self.params()):
-            c = self.estimator.contribution(p.data.float(), self.summed[i], self.fisher[i])
-            total += imp.group_sum(c.reshape(p.shape), self.n, self.block, self.axis).cpu()
+            w = self._part(p.data)
+            c = self.estimator.contribution(w.float(), self.summed[i], self.fisher[i])
+            total += imp.group_sum(c.reshape(w.shape), self.n, self.block, self.axis).cpu()
         self.summed, self.fisher = [None, None], [None, None]  # free the full-size sums
 
 
@@ -205,8 +214,9 @@ def run_backward(model, sinks: list[list[_Sink]], batches: list[torch.Tensor], *
                 for b, (x, (_, calls)) in enumerate(zip(inputs, captured, strict=True)):
                     x = x.requires_grad_(i > 0)
                     layers[i](x, *calls[i][0], **calls[i][1]).backward(grads[b])
-                    for sink in sinks[i]:
+                    for sink in sinks[i]:  # all first: sinks of a fused linear share it
                         sink.add([p.grad for p in sink.params()])
+                    for sink in sinks[i]:
                         for p in sink.params():
                             p.grad = None
                     grads[b] = x.grad

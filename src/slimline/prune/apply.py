@@ -37,7 +37,7 @@ def prune_layers(model, plan: Plan, scores: Scores) -> list[dict[str, list[int]]
         if plan.after.intermediate_size != shape.intermediate_size:
             s = _score(scores, f"layers.{i}.mlp_channels", sizes["mlp_channels"][0])
             keep = imp.top_k(s, plan.after.intermediate_size)
-            slice_mlp(layer, arch, keep)
+            slice_mlp(layer, arch, shape, keep)
             record["mlp_channels"] = keep.tolist()
         if plan.prunes_attention:
             g = shape.heads_per_group

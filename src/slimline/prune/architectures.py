@@ -19,7 +19,8 @@ class LayerMap:
     """Module names of one decoder family, relative to a decoder layer.
 
     A fused family names `qkv` (q, k and v rows stacked in one linear) and/or `gate_up` (gate
-    and up rows stacked) instead of the separate projections.
+    and up rows stacked) instead of the separate projections. `decoder`, `layers` and `norm`
+    are paths from the causal LM itself.
     """
 
     decoder: str = "model"
@@ -37,10 +38,6 @@ class LayerMap:
     qkv: str | None = None
     gate_up: str | None = None
     qkv_bias: bool = False
-
-    @property
-    def fused(self) -> bool:
-        return self.qkv is not None or self.gate_up is not None
 
     def linears(self) -> list[str]:
         """The leaf names of every projection in a layer (attention first, then MLP)."""
@@ -68,20 +65,13 @@ ARCHITECTURES: dict[str, LayerMap] = {
     "phi3": LayerMap(q=None, k=None, v=None, qkv="qkv_proj", gate=None, up=None,
                      gate_up="gate_up_proj"),
 }
-# Fused projections need slicing at offsets inside one weight (and scoring of those slices),
-# which slimline does not do yet; their entries serve LoRA target defaults and clear refusals.
-SUPPORTED = frozenset(name for name, m in ARCHITECTURES.items() if not m.fused)
+SUPPORTED = frozenset(ARCHITECTURES)
 DEFAULT_LORA_TARGETS = _LLAMA.linears()
 
 
 def layer_map(model_type: str) -> LayerMap:
-    """The map of a model type slimline can prune, or a SlimlineError saying why not."""
+    """The map of a model type slimline can prune, or a SlimlineError naming those it can."""
     found = ARCHITECTURES.get(model_type)
-    if found is not None and found.fused:
-        raise SlimlineError(
-            f"cannot prune model_type={model_type!r}: its fused projections "
-            f"({', '.join(n for n in (found.qkv, found.gate_up) if n)}) are not sliced by "
-            "slimline's structured pruning yet. Use prune=none for this model.")
     if found is None:
         raise SlimlineError(
             f"cannot prune model_type={model_type!r}: slimline prunes "

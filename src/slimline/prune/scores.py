@@ -70,9 +70,10 @@ def compute_scores(model, plan: Plan, estimator: str, batches: list[torch.Tensor
     from slimline.prune._gradients import _Sink, run_backward
 
     sizes = group_sizes(plan.before)
-    sinks = {(i, kind): [_Sink(layer.get_submodule(path), est, *sizes[kind], axis)
-                         for path, axis in parts]
-             for i, layer in enumerate(layers) for kind, parts in groups(arch).items()}
+    sinks = {(i, kind): [_Sink(layer.get_submodule(path), est, *sizes[kind], axis, start)
+                         for path, axis, start in parts]
+             for i, layer in enumerate(layers)
+             for kind, parts in groups(arch, plan.before).items()}
     if est.needs_gradients:
         per_layer = [[s for (j, _), group in sinks.items() if j == i for s in group]
                      for i in range(len(layers))]
