@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from slimline.config import QuantizeStageConfig
-from slimline.lineage.tags import CALIBRATION_TOKENS as CALIBRATION_TOKENS_TAG
+from slimline.lineage.metadata import TOKENS_INPUT
+from slimline.lineage.tags import CALIBRATION_TOKENS
 from slimline.model_stage import StageResult
 from slimline.pipeline import ModelStageContext, run_model_stage
 from slimline.quantize import quantize_checkpoint
-from slimline.quantize.build import CALIBRATION_TOKENS
 
 
 def build(ctx: ModelStageContext) -> StageResult:
     cfg = ctx.section(QuantizeStageConfig)
     result = quantize_checkpoint(ctx.parent, ctx.out, cfg, texts=ctx.texts, record=ctx.record,
                                  runtime=ctx.runtime())
-    tokens = result.inputs.get(CALIBRATION_TOKENS)
+    tokens = result.inputs.get(TOKENS_INPUT)
     if tokens:
         ctx.run.log_dataset(ctx.data_dir / ctx.split.file, name="quantize/calibration_tokens",
                             digest=tokens, context="calibration",
                             num_rows=getattr(cfg, "num_samples", None))
-    ctx.run.set_tags({CALIBRATION_TOKENS_TAG: tokens or ""})
+    ctx.run.set_tags({CALIBRATION_TOKENS: tokens or ""})
     return result
 
 

@@ -14,6 +14,9 @@ from slimline.errors import SlimlineError
 METADATA_FILE = "slimline.json"
 CARD_FILE = "README.md"
 SCHEMA_VERSION = 2
+# The `inputs` key of the sha256 over the token ids a stage computed on (calibration or the
+# importance backward pass); the split files' own sha256 are under the split's name.
+TOKENS_INPUT = "calibration_tokens"
 # Measurements that differ from run to run (timings, throughput, memory). They go to the
 # stage's MLflow run, never into the artifact: identical weights must make a byte-identical
 # artifact directory, so DVC sees the same hash and re-runs nothing downstream.

@@ -18,7 +18,7 @@ from slimline.checkpoint import count_parameters
 from slimline.config import PruneConfig, RuntimeConfig, SkippedStage
 from slimline.config.prune import DepthPruneConfig, Sparse24PruneConfig
 from slimline.errors import SlimlineError
-from slimline.lineage.metadata import ArtifactMetadata, Provenance
+from slimline.lineage.metadata import TOKENS_INPUT, ArtifactMetadata, Provenance
 from slimline.model_stage import Made, StageResult, build_model_stage
 from slimline.stages import model_stage
 
@@ -71,7 +71,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
                                 f"{meta.get('estimator')!r}, not prune.estimator="
                                 f"{cfg.estimator!r}: use matching ones or recompute.")
         # Who made the scores is what this prune's importance rests on.
-        inputs = {k: meta[k] for k in ("device", "compute_dtype", "calibration_tokens")
+        inputs = {k: meta[k] for k in ("device", "compute_dtype", TOKENS_INPUT)
                   if k in meta}
         inputs["importance_scores"] = file_sha256(Path(scores_from) / SCORES_FILE)
     else:
@@ -89,7 +89,7 @@ def _prune(parent: Path, tmp: Path, cfg: PruneConfig, texts: list[str], parent_d
             tokens = sum(b.numel() for b in batches)
             metrics = {"importance_seconds": seconds, "importance_tokens_per_s": tokens / seconds}
         inputs = {**runtime.record(device, compute_dtype),
-                  **({"calibration_tokens": _token_digest(batches)} if batches else {})}
+                  **({TOKENS_INPUT: _token_digest(batches)} if batches else {})}
         meta = {"estimator": cfg.estimator, "num_batches": len(batches),
                 "batch_size": cfg.batch_size, "seq_len": cfg.seq_len, "seed": cfg.seed,
                 "parent_digest": parent_digest, "shape": asdict(shape), **inputs}

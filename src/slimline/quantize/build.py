@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from slimline.config import QuantizeConfig, RuntimeConfig, SkippedStage
-from slimline.lineage.metadata import Provenance
+from slimline.lineage.metadata import TOKENS_INPUT, Provenance
 from slimline.model_stage import Made, StageResult, build_model_stage
 from slimline.quantize.calibration import calibration_samples, token_digest
 from slimline.quantize.methods import method_for
 from slimline.stages import model_stage
 
 STAGE = model_stage("quantized")
-# The inputs key of the digest of the token ids calibrated on.
-CALIBRATION_TOKENS = "calibration_tokens"
 
 
 def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
@@ -77,7 +75,7 @@ def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | Skipp
     def transform(tmp: Path) -> Made:
         calibration, used = _quantize(parent, tmp, cfg, texts, runtime or RuntimeConfig())
         return Made(metrics=weight_bytes(tmp),
-                    inputs={**used, **({CALIBRATION_TOKENS: calibration} if calibration
+                    inputs={**used, **({TOKENS_INPUT: calibration} if calibration
                                        else {})})
 
     def story(parent_digest: str | None, metrics: dict[str, float]) -> str:

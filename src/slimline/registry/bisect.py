@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slimline.lineage.metadata import TOKENS_INPUT
 from slimline.lineage.tags import GIT_COMMIT
 from slimline.lineage.tracking import flatten_params
 from slimline.registry.refs import lineage_chain
@@ -71,7 +72,7 @@ def input_differences(good: VersionInfo, bad: VersionInfo) -> list[str]:
     for key in sorted(set(good.inputs) | set(bad.inputs)):
         g, b = good.inputs.get(key), bad.inputs.get(key)
         if g != b:
-            label = "calibration digest" if key == "calibration_tokens" else f"input {key}"
+            label = "calibration digest" if key == TOKENS_INPUT else f"input {key}"
             out.append(f"{label}: {(g or '-')[:12]} → {(b or '-')[:12]}")
     for key in sorted(set(good.versions) | set(bad.versions)):
         if good.versions.get(key) != bad.versions.get(key):

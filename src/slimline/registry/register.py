@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from slimline.errors import SlimlineError
-from slimline.lineage.metadata import ArtifactMetadata
+from slimline.lineage.metadata import TOKENS_INPUT, ArtifactMetadata
 from slimline.lineage.models import artifact_location, logged_model_for, producer_run_id
 from slimline.lineage.tags import (
     ARTIFACT_DIGEST,
@@ -56,8 +56,6 @@ from slimline.stages import CHAIN, MODEL_STAGES, STAGE_SECTIONS
 
 CANDIDATE = "candidate"
 MANAGED_ALIASES = (*STAGE_SECTIONS, CANDIDATE)  # moved by registration, never by hand
-# The inputs key (slimline.json) of the digest of the token ids a stage calibrated on.
-CALIBRATION_TOKENS_INPUT = "calibration_tokens"
 # The data splits the model stages read; each file's sha256 is tagged under its own name.
 SPLITS_READ = tuple(dict.fromkeys(s.reads_split for s in CHAIN if s.reads_split))
 RUN_NOT_IN_STORE = "rebuilt from dvc.lock and slimline.json; the original run is not in this store"
@@ -219,7 +217,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 PARENT_DIGEST: meta.parent_digest or "",
                 PARENT_VERSION: parent.version if parent else "",
                 # The token ids calibrated on; the split files' sha256 have their own names.
-                CALIBRATION_TOKENS: meta.inputs.get(CALIBRATION_TOKENS_INPUT, ""),
+                CALIBRATION_TOKENS: meta.inputs.get(TOKENS_INPUT, ""),
                 **{split_sha256(s): meta.inputs[s] for s in SPLITS_READ if s in meta.inputs},
                 GIT_COMMIT: commit, LOCATION: location,
                 DVC_MD5: md5 or "", STAGE_RUN_ID: stage_run or "",
