@@ -81,6 +81,8 @@ def test_default_gptq_card_text_is_unchanged():
      "w8a8 only"),
     ({"method": "w8a8", "smoothing_strength": 1.5}, "quantize.smoothing_strength", "less"),
     ({"method": "rtn", "kv_cache": "int8"}, "quantize.kv_cache", "'none' or 'fp8'"),
+    ({"method": "awq", "bits": 8, "symmetric": False}, "quantize",
+     "quantize.bits=8 with quantize.symmetric=false is not served"),
 ])
 def test_unsupported_settings_are_refused_naming_the_key(values, key, says):
     with pytest.raises(SlimlineError, match=rf"{key}: .*{says}"):

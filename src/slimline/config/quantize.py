@@ -82,6 +82,17 @@ class QuantizeConfig(_Section):
                 f"use one of {', '.join(map(str, SERVED_GROUP_SIZES))}")
         return value
 
+    @model_validator(mode="after")
+    def _eight_bit_weights_are_symmetric(self) -> QuantizeConfig:
+        # vLLM's Marlin kernels take 8-bit weights only without zero points (uint8b128);
+        # an asymmetric 8-bit checkpoint loads and then fails in the kernel.
+        if self.method not in FIXED_FORMAT_METHODS and self.bits == 8 and not self.symmetric:
+            raise ValueError(
+                "quantize.bits=8 with quantize.symmetric=false is not served by vLLM's "
+                "kernels (8-bit weights take no zero point): set quantize.symmetric=true or "
+                "quantize.bits=4")
+        return self
+
     @field_validator("smoothing_strength")
     @classmethod
     def _smoothing_needs_w8a8(cls, value: float, info: ValidationInfo) -> float:
