@@ -83,7 +83,7 @@ class Method:
         else:
             text = self.label
         if cfg.kv_cache != "none":
-            text += f" and a {cfg.kv_cache.upper()} KV cache (calibrated per-tensor scales)"
+            text += f" and an {cfg.kv_cache.upper()} KV cache (calibrated per-tensor scales)"
         return text
 
 
