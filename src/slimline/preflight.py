@@ -220,12 +220,13 @@ def preflight(values: dict, root: Path) -> list[str]:
         SlimlineError: naming the setting and the fix, for what cannot work.
     """
     root = Path(root)
+    # Cheapest first: the data sizes build the built-in corpus (seconds).
     _eval_tasks(values)
     cfg = _model_config(values["model"], root)
     _architecture(values, cfg)
-    _split_sizes(values["data"], root)
-    _golden(values["eval"]["golden"], root)
     _speed_lengths(values, cfg)
     plan = _plan(values, cfg)
     _group_widths(values, cfg, plan)
+    _split_sizes(values["data"], root)
+    _golden(values["eval"]["golden"], root)
     return _prune_notices(values, plan)
