@@ -27,7 +27,8 @@ CHANGES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
                      [r"holds another artifact now"]),
     "a file removed": (lambda d: (d / "tokenizer.json").unlink(),
                        [r"holds another artifact now"]),
-    "the directory gone": (shutil.rmtree, [r"cannot find the files of", r"artifacts/base"]),
+    "the directory gone": (shutil.rmtree, [r"cannot find the files of", r"artifacts/base",
+                                           r"dvc pull"]),
 }
 
 

@@ -86,7 +86,10 @@ def locate(version: VersionInfo, root: Path | None = None) -> Path:
             return found
         tried.append(f"DVC cache {md5} (absent: `dvc fetch` or `dvc pull` first)")
     raise SlimlineError(f"cannot find the files of {version.ref} (sha256 "
-                        f"{version.digest[:12]}); tried: {'; '.join(tried) or 'nothing'}.")
+                        f"{version.digest[:12]}); tried: {'; '.join(tried) or 'nothing'}. "
+                        "Fetch them from the project's DVC remote (`dvc pull` at the commit "
+                        f"`slimline lineage {version.ref}` names), or rebuild them with "
+                        "`dvc repro`.")
 
 
 def load(ref: str, *, root: Path | None = None, default_name: str | None = None):
