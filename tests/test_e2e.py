@@ -142,9 +142,11 @@ def test_registry_versions_and_lineage_image(project):
 
 
 def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
-    out = slimline(project, "promote", "@candidate")
+    out = slimline(project, "promote", "@candidate", "--git-tag")
     good = dp.client(project).get_model_version_by_alias("slimline", "production")
     assert f"@production → v{good.version}" in out
+    # The promotion is visible in git, in DVC's model-registry convention.
+    assert f"git tags: quantized@v{good.version}.0.0, quantized#production#1" in out
     params = yaml.safe_load((project / "params.yaml").read_text())
     before = params["recover"]["lr"]
     params["recover"]["lr"] = 0.5  # 250x the default: recovery that damages the model

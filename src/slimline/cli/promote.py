@@ -12,6 +12,7 @@ EXAMPLES = """examples:
   slimline promote models:/slimline/4 --alias staging
   slimline promote @candidate --against production  # gate against today's production
   slimline promote 4 --force --reason "accepted: facts recall dip is known"
+  slimline promote @candidate --git-tag            # also quantized@vN.0.0, quantized#production#K
 
 Gates are registry.gates in conf/registry/ (each metric's least retention against the base
 version of the same lineage, or with --against ALIAS against the version holding that
@@ -31,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", default=None, metavar="ALIAS",
                    help="gate against the version holding ALIAS (e.g. production) instead "
                    "of the candidate's own base")
+    p.add_argument("--git-tag", action="store_true",
+                   help="also tag the commit whose dvc.lock holds the version in DVC's model "
+                   "registry convention (STAGE@vN.0.0, STAGE#ALIAS#K; annotated, by GTO), so "
+                   "`dvc artifacts get . STAGE --stage ALIAS` fetches it")
     add_model_option(p)
     p.set_defaults(func=run)
 
@@ -42,6 +47,10 @@ def run(args: argparse.Namespace) -> None:
 
     ctx = open_registry(args.model)
     version = resolve(args.ref, default_name=ctx.model_name, root=ctx.root)
+    if args.git_tag:
+        from slimline.registry.git_tags import taggable_commit
+
+        taggable_commit(ctx.root, version)  # refuse before the alias moves
     event, results = promote(version, args.alias, ctx.gates, force=args.force,
                              reason=args.reason, against=args.against)
     if results:
@@ -51,3 +60,9 @@ def run(args: argparse.Namespace) -> None:
     replaced = f", replacing v{event.replaced}" if event.replaced else ""
     print(f"{version.name}@{args.alias} → v{version.version} ({version.stage}){forced}"
           f"{replaced}")
+    if args.git_tag:
+        from slimline.registry.git_tags import tag_promotion
+
+        tags = tag_promotion(ctx.root, version, args.alias,
+                             message=args.reason or f"promoted to @{args.alias}")
+        print(f"git tags: {', '.join(tags)} (push them: git push origin --tags)")
