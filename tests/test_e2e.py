@@ -1,6 +1,12 @@
 """The whole pipeline under DVC on a tiny configuration: what a user's `dvc repro` does."""
 
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,13 @@ from . import dvc_project as dp
 from .dvc_project import SMALL, copy_project, git_commit, ran, run, runs, slimline, store
 
 pytestmark = pytest.mark.slow
+
+PYFUNC_PREDICT = """import mlflow
+out = mlflow.pyfunc.load_model("models:/slimline@production").predict(["the"])
+assert isinstance(out[0], str)
+print(len(out), "completion")
+"""
+
 
 @pytest.fixture(scope="module")
 def project(small_pipeline, tmp_path_factory) -> Path:
@@ -163,7 +176,41 @@ def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
     slimline(project, "promote", "@candidate", "--force", "--reason", "e2e")
     out = slimline(project, "rollback")
     assert f"→ v{good.version}" in out
-    # artifacts/quantized now holds the damaged model: production loads from the DVC cache.
+    # artifacts/quantized now holds the damaged model: production loads from the DVC cache,
+    # through MLflow's own API (the version's pyfunc manifest) as through `slimline load`.
+    out, _ = run(project, "env", f"MLFLOW_TRACKING_URI={store(project)}", sys.executable,
+                 "-c", PYFUNC_PREDICT)
+    assert out.strip().splitlines()[-1] == "1 completion"
     out = slimline(project, "load", "@production")
     assert "verified" in out
     assert str(project / ".test-cache" / "slimline" / "models") in out
+
+
+def test_mlflow_models_serve_answers_with_the_production_model(project):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/slimline@production", "--env-manager",
+         "local", "--host", "127.0.0.1", "-p", str(port)], cwd=project,
+        env={**dp._env(project), "MLFLOW_TRACKING_URI": store(project)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body = json.dumps({"inputs": ["the capital of"], "params": {"max_new_tokens": 4}})
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", data=body.encode(),
+                    headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    predictions = json.loads(response.read())["predictions"]
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, "mlflow models serve exited"
+                assert time.monotonic() < deadline, "mlflow models serve never answered"
+                time.sleep(1)
+        assert len(predictions) == 1 and isinstance(predictions[0], str)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,10 +1,11 @@
 """Stage artifacts as MLflow logged models that point at the weights instead of copying them.
 
-A stage's checkpoint lives in `artifacts/<stage>/` and the DVC cache; MLflow gets an
-*external* logged model (`mlflow.create_external_model`) named by stage and tagged with the
-artifact's content digest and location. Evaluation metrics are logged against it and the
-registry registers it, so the UI shows one model object per artifact with its metrics,
-params and lineage, and `models:/<model_id>` resolves to it. One digest = one logged model.
+A stage's checkpoint lives in `artifacts/<stage>/` and the DVC cache; MLflow gets a logged
+model named by stage and tagged with the artifact's content digest and location, whose MLflow
+Model is a manifest pyfunc (`slimline.registry.pyfunc`) that loads the verified checkpoint.
+Evaluation metrics are logged against it and the registry registers it, so the UI shows one
+model object per artifact with its metrics, params and lineage, and `models:/NAME@alias`
+loads through MLflow's own API. One digest = one logged model.
 """
 
 from __future__ import annotations
@@ -62,8 +63,15 @@ def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: 
     """Find or create the external logged model of the artifact in `directory`."""
     import mlflow
 
+    from slimline.registry.pyfunc import MODEL_TYPE, log_manifest_model, manifest
+
     existing = find_logged_model(experiment_id, meta.digest)
     if existing is not None:
+        if existing.tags.get("mlflow.model.isExternal", "").lower() == "true":
+            # Logged before versions were loadable by MLflow: give it its manifest now.
+            log_manifest_model(existing.model_id, manifest(
+                digest=meta.digest, stage=meta.stage, root=root,
+                location=artifact_location(directory, root), model_id=existing.model_id))
         return existing
     source_run = producer_run_id(meta, experiment_id)
     tags = {
@@ -76,7 +84,14 @@ def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: 
     }
     params = {k: "null" if v is None else str(v)
               for k, v in flatten_params(meta.params).items()}
-    model = mlflow.create_external_model(
+    model = mlflow.initialize_logged_model(
         name=meta.stage, source_run_id=source_run, tags=tags, params=params,
-        model_type="slimline-checkpoint", experiment_id=experiment_id)
+        model_type=MODEL_TYPE, experiment_id=experiment_id)
+    try:
+        log_manifest_model(model.model_id, manifest(
+            digest=meta.digest, stage=meta.stage, location=tags[f"{TAG}location"], root=root,
+            model_id=model.model_id))
+    except BaseException:
+        mlflow.finalize_logged_model(model.model_id, "FAILED")
+        raise
     return mlflow.finalize_logged_model(model.model_id, "READY")
