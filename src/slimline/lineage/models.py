@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from slimline.lineage.metadata import ArtifactMetadata
-from slimline.lineage.tracking import TAG, flatten_params
+from slimline.lineage.tags import ARTIFACT_DIGEST, LOCATION, PARENT_DIGEST, STAGE, STAGE_RUN_ID, key
+from slimline.lineage.tracking import flatten_params
 from slimline.stages import PRODUCER_STAGES
 
 
@@ -33,7 +34,7 @@ def find_logged_model(experiment_id: str, digest: str) -> Any | None:
 
     found = mlflow.search_logged_models(
         experiment_ids=[experiment_id], output_format="list", max_results=1,
-        filter_string=f"tags.`{TAG}artifact_digest` = '{digest}'")
+        filter_string=f"tags.`{ARTIFACT_DIGEST}` = '{digest}'")
     return found[0] if found else None
 
 
@@ -52,8 +53,8 @@ def producer_run_id(meta: ArtifactMetadata, experiment_id: str) -> str | None:
     stage = PRODUCER_STAGES.get(meta.stage, meta.stage)
     runs = mlflow.search_runs(
         [experiment_id], output_format="list", max_results=1,
-        filter_string=f"tags.`{TAG}stage` = '{stage}' and "
-        f"tags.`{TAG}artifact_digest` = '{meta.digest}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{STAGE}` = '{stage}' and "
+        f"tags.`{ARTIFACT_DIGEST}` = '{meta.digest}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"])
     return runs[0].info.run_id if runs else None
 
@@ -75,12 +76,12 @@ def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: 
         return existing
     source_run = producer_run_id(meta, experiment_id)
     tags = {
-        f"{TAG}stage": meta.stage,
-        f"{TAG}artifact_digest": meta.digest,
-        f"{TAG}parent_digest": meta.parent_digest or "",
-        f"{TAG}location": artifact_location(directory, root),
-        f"{TAG}stage_run_id": source_run or "",
-        **{f"{TAG}input.{k}": v for k, v in meta.inputs.items()},
+        STAGE: meta.stage,
+        ARTIFACT_DIGEST: meta.digest,
+        PARENT_DIGEST: meta.parent_digest or "",
+        LOCATION: artifact_location(directory, root),
+        STAGE_RUN_ID: source_run or "",
+        **{key(f"input.{k}"): v for k, v in meta.inputs.items()},
     }
     params = {k: "null" if v is None else str(v)
               for k, v in flatten_params(meta.params).items()}
@@ -89,7 +90,7 @@ def logged_model_for(directory: Path, meta: ArtifactMetadata, *, experiment_id: 
         model_type=MODEL_TYPE, experiment_id=experiment_id)
     try:
         log_manifest_model(model.model_id, manifest(
-            digest=meta.digest, stage=meta.stage, location=tags[f"{TAG}location"], root=root,
+            digest=meta.digest, stage=meta.stage, location=tags[LOCATION], root=root,
             model_id=model.model_id))
     except BaseException:
         mlflow.finalize_logged_model(model.model_id, "FAILED")

@@ -34,7 +34,6 @@ from slimline.lineage.tags import (
 )
 from slimline.paths import MLRUNS, project_root
 
-TAG = PREFIX  # transitional: modules outside lineage/ and registry/ still read it here
 DB_NAME = "mlflow.db"
 
 
