@@ -1,4 +1,5 @@
-"""DVC stage `prune`: structured pruning of the base (or a pass-through for prune=none)."""
+"""DVC stage `prune`: structured, depth or 2:4 pruning of the base (or a pass-through for
+prune=none)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from slimline.lineage.tags import split_sha256
 from slimline.model_stage import StageResult
 from slimline.pipeline import ModelStageContext, run_model_stage
 from slimline.prune.build import KEPT_FILE, prune_checkpoint
+from slimline.prune.depth import DEPTH_FILE
 
 
 def build(ctx: ModelStageContext) -> StageResult:
@@ -17,7 +19,7 @@ def build(ctx: ModelStageContext) -> StageResult:
 
 
 def main() -> None:
-    run_model_stage("pruned", build, files=(KEPT_FILE,))
+    run_model_stage("pruned", build, files=(KEPT_FILE, DEPTH_FILE))  # those present
 
 
 if __name__ == "__main__":

@@ -88,8 +88,19 @@ def test_a_rounded_head_share_is_noticed(project):
                        "head counts are whole numbers."]
 
 
-@pytest.mark.parametrize("method", ["depth", "sparse24"])
-def test_prune_methods_without_ratios_compose(project, method):
+@pytest.mark.parametrize("method, quantize", [("depth", "gptq"), ("sparse24", "rtn"),
+                                              ("sparse24", "fp8")])
+def test_prune_methods_without_ratios_compose(project, method, quantize):
     """Only the structured prune has ratios to round and a plan to check."""
-    values, notices = compose_choices([f"prune={method}"], project / "conf", project)
+    values, notices = compose_choices([f"prune={method}", f"quantize={quantize}"],
+                                      project / "conf", project)
     assert values["prune"]["method"] == method and notices == []
+
+
+@pytest.mark.parametrize("quantize", ["gptq", "w8a8"])
+def test_a_quantizer_that_fills_the_2_4_zeros_is_noticed(project, quantize):
+    _, notices = compose_choices(["prune=sparse24", f"quantize={quantize}"], project / "conf",
+                                 project)
+    assert notices == [f"prune=sparse24 then quantize={quantize}: {quantize} fills some of the "
+                       "2:4 zeros (llm-compressor has no mask option), so the quantized model "
+                       "is no longer 2:4; quantize=rtn or quantize=fp8 keeps them."]

@@ -179,6 +179,20 @@ def _prune_notices(values: dict, plan: Any) -> list[str]:
                             kv_group_ratio=prune["kv_group_ratio"], round_to=prune["round_to"])
 
 
+# Quantizers that keep a 2:4 parent's zeros (zero maps to zero); GPTQ-based ones move
+# weights to compensate error and fill some (llm-compressor 0.14 has no mask option).
+KEEPS_ZEROS = ("rtn", "fp8", "none")
+
+
+def _sparsity_notices(values: dict) -> list[str]:
+    method = values["quantize"].get("method")
+    if values["prune"].get("method") != "sparse24" or method in KEEPS_ZEROS:
+        return []
+    return [f"prune=sparse24 then quantize={method}: {method} fills some of the 2:4 zeros "
+            "(llm-compressor has no mask option), so the quantized model is no longer 2:4; "
+            f"quantize={' or quantize='.join(KEEPS_ZEROS[:2])} keeps them."]
+
+
 def _group_widths(values: dict, cfg: dict, plan: Any) -> None:
     """Refuse a quantization group size that does not divide the widths the quantize stage
     will meet (after pruning), instead of failing there after the model stages before it.
@@ -229,4 +243,4 @@ def preflight(values: dict, root: Path) -> list[str]:
     _group_widths(values, cfg, plan)
     _split_sizes(values["data"], root)
     _golden(values["eval"]["golden"], root)
-    return _prune_notices(values, plan)
+    return _prune_notices(values, plan) + _sparsity_notices(values)
