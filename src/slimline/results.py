@@ -2,11 +2,11 @@
 
 `metrics/<stage>.json` holds a stage's evaluation, nested `{task: {metric: value}}` plus the
 model's size (DVC shows the keys as `task.metric`); `evals/<stage>.json` holds lm-eval's full
-results with the device and each metric's direction. The evaluation stage writes them; the
-report and the registry read them here. lm-eval's metrics say their own direction; the
-directions of slimline's own numbers are declared next to what measures them
-(`checkpoint.SIZE_DIRECTIONS`, `evaluate.speed.DIRECTIONS`, which the evaluation writes
-into `evals/<stage>.json`).
+results (each metric's standard error among them) with the device and each metric's
+direction. The evaluation stage writes them; the report and the registry read them here.
+lm-eval's metrics say their own direction; the directions of slimline's own numbers are
+declared next to what measures them (`checkpoint.SIZE_DIRECTIONS`,
+`evaluate.speed.DIRECTIONS`, which the evaluation writes into `evals/<stage>.json`).
 """
 
 from __future__ import annotations
@@ -82,6 +82,15 @@ def flatten_directions(tree: dict) -> dict[str, bool | None]:
     """An evaluation's `{task: {metric: higher_is_better}}` as `task.metric` keys."""
     return {f"{task}.{metric}": value for task, metrics in tree.items()
             for metric, value in metrics.items()}
+
+
+def flatten_stderrs(evaluation: dict) -> dict[str, float]:
+    """Each metric's standard error as `task.metric` keys, read from lm-eval's results kept in
+    an evaluation document (`evals/<stage>.json`); none for metrics lm-eval gives none
+    (speed, size, perplexities)."""
+    from slimline.evaluate.suite import flatten_stderrs as lm_eval_stderrs  # no import cycle
+
+    return flatten(lm_eval_stderrs(evaluation.get("lm_eval") or {}))
 
 
 def retention(value: float, base: float, higher_is_better: bool | None) -> float | None:

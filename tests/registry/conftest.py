@@ -14,6 +14,17 @@ from slimline.lineage.metadata import seal_artifact
 DIRECTIONS = {"task": {"ppl": False, "acc": True}, "speed": {"decode_tokens_per_s": True}}
 GOOD = {"base": (2.0, 0.90), "pruned": (2.4, 0.85), "recovered": (2.1, 0.89),
         "quantized": (2.12, 0.88)}
+# lm-eval's standard error of the accuracy (about that of 0.9 on 900 items); perplexities
+# have none (lm-eval reports "N/A"), as in the real suite.
+ACC_STDERR = 0.01
+
+
+def lm_eval_results(ppl: float, acc: float, acc_stderr: float | None) -> dict:
+    """lm-eval's `results` for the test task as `simple_evaluate` returns them."""
+    return {"results": {"task": {
+        "alias": "task", "ppl,none": ppl, "ppl_stderr,none": "N/A", "acc,none": acc,
+        "acc_stderr,none": "N/A" if acc_stderr is None else acc_stderr}},
+        "higher_is_better": {"task": {"ppl": False, "acc": True}}}
 
 
 class Project:
@@ -25,9 +36,11 @@ class Project:
             "    task: {ppl: 0.9, acc: 0.95}\n")
 
     def stage(self, stage: str, parent: str | None, scores: tuple[float, float], *,
-              params: dict, inputs: dict | None = None, content: str | None = None) -> str:
+              params: dict, inputs: dict | None = None, content: str | None = None,
+              acc_stderr: float | None = ACC_STDERR) -> str:
         """Write artifacts/<stage> (the tiny checkpoint plus a marker file that makes its
-        content unique), its metrics and evaluation results; return its digest."""
+        content unique), its metrics and evaluation results (lm-eval's, with the accuracy's
+        standard error `acc_stderr`); return its digest."""
         directory = self.root / "artifacts" / stage
         shutil.rmtree(directory, ignore_errors=True)
         shutil.copytree(self.checkpoint, directory)
@@ -38,17 +51,22 @@ class Project:
         ppl, acc = scores
         for folder, doc in (("metrics", {"task": {"ppl": ppl, "acc": acc},
                                          "speed": {"decode_tokens_per_s": 100.0}}),
-                            ("evals", {"device": "cpu: test", "higher_is_better": DIRECTIONS})):
+                            ("evals", {"device": "cpu: test", "higher_is_better": DIRECTIONS,
+                                       "lm_eval": lm_eval_results(ppl, acc, acc_stderr)})):
             (self.root / folder).mkdir(exist_ok=True)
             (self.root / folder / f"{stage}.json").write_text(json.dumps(doc))
         return meta.digest
 
     def pipeline(self, scores: dict | None = None, *, lr: float = 2e-4,
                  calibration: str = "c" * 64, skip_prune: bool = False,
-                 base: dict | None = None) -> dict[str, str]:
-        """Write every stage; `base` replaces the base's `model` params (a base upgrade)."""
+                 base: dict | None = None, stderrs: dict[str, float | None] | None = None
+                 ) -> dict[str, str]:
+        """Write every stage; `base` replaces the base's `model` params (a base upgrade);
+        `stderrs` sets a stage's accuracy stderr (default `ACC_STDERR`, None: none)."""
         scores = {**GOOD, **(scores or {})}
-        base = self.stage("base", None, scores["base"], params={"model": base or {"name": "t"}})
+        errs = {stage: ACC_STDERR for stage in GOOD} | (stderrs or {})
+        base = self.stage("base", None, scores["base"], params={"model": base or {"name": "t"}},
+                          acc_stderr=errs["base"])
         if skip_prune:
             directory = self.root / "artifacts" / "pruned"
             shutil.rmtree(directory, ignore_errors=True)
@@ -61,12 +79,15 @@ class Project:
             pruned = base
         else:
             pruned = self.stage("pruned", base, scores["pruned"],
-                                params={"prune": {"method": "structured", "ratio": 0.25}})
+                                params={"prune": {"method": "structured", "ratio": 0.25}},
+                                acc_stderr=errs["pruned"])
         recovered = self.stage("recovered", pruned, scores["recovered"],
-                               params={"recover": {"method": "lora", "lr": lr}})
+                               params={"recover": {"method": "lora", "lr": lr}},
+                               acc_stderr=errs["recovered"])
         quantized = self.stage("quantized", recovered, scores["quantized"],
                                params={"quantize": {"method": "gptq", "bits": 4}},
-                               inputs={"calibration_tokens": calibration})
+                               inputs={"calibration_tokens": calibration},
+                               acc_stderr=errs["quantized"])
         return {"base": base, "pruned": pruned, "recovered": recovered, "quantized": quantized}
 
 

@@ -13,6 +13,10 @@ EXAMPLES = """examples:
   slimline bisect --good v0.3 --bad HEAD --metric slimline_heldout.word_perplexity
   slimline bisect --good 4 --bad 9 --tolerance 0.005
 
+A metric moves when its difference is beyond 2 combined standard errors of the two
+evaluations (lm-eval's stderr, recorded at registration), or by more than 1% where no stderr
+is recorded (speed, size, perplexities); --tolerance sets one relative tolerance for all.
+
 Refs: """ + REF_HELP + """. Exit code: 0 = a culprit stage was found,
 3 = no stage diverges beyond the tolerance, 1 = error."""
 
@@ -27,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", action="append", default=None,
                    help="metric to compare (task.metric; repeatable; default: every quality "
                    "metric of the evaluation suite)")
-    p.add_argument("--tolerance", type=float, default=0.01,
-                   help="relative change that counts as divergence (default 0.01 = 1%%)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="relative change that counts as divergence for every metric (default: "
+                   "beyond 2σ of lm-eval's stderr where recorded, else 0.01 = 1%%)")
     add_model_option(p)
     p.set_defaults(func=run)
 
@@ -41,6 +46,6 @@ def run(args: argparse.Namespace) -> None:
     good = resolve(args.good, default_name=ctx.model_name, root=ctx.root)
     bad = resolve(args.bad, default_name=ctx.model_name, root=ctx.root)
     result = bisect(good, bad, metrics=args.metric, tolerance=args.tolerance)
-    print(render(result, args.tolerance))
+    print(render(result))
     if result.culprit is None:
         sys.exit(NO_CULPRIT)

@@ -8,7 +8,8 @@ from pathlib import Path
 from slimline.cli._registry import REF_HELP, add_model_option, open_registry
 from slimline.lineage.tags import EXPERIMENT, EXPERIMENT_ONLY, STAGES_SKIPPED
 
-HELP = "show a version's lineage (base → ... → it) with per-stage metrics and deltas"
+HELP = ("show a version's lineage (base → ... → it) with per-stage metrics and deltas; speed "
+        "only from the speed stage's one side-by-side measurement")
 EXAMPLES = """examples:
   slimline lineage @candidate
   slimline lineage models:/slimline@production --image lineage.png"""
@@ -42,6 +43,6 @@ def run(args: argparse.Namespace) -> None:
                      else ")"))
     print(f"base: {chain[0].describe_base()}")
     print()
-    print(lineage_report(chain).markdown())
+    print(lineage_report(chain, ctx.root).markdown())
     if args.image:
         print(f"wrote {draw_lineage(chain, args.image)}")

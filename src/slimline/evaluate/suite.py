@@ -127,32 +127,60 @@ def _load_tasks(task_dir: TaskDir, builtin: set[str]) -> tuple[Any, list[Any]]:
     return manager, loaded
 
 
+def _metric_keys(row: dict) -> list[tuple[str, str]]:
+    """A task's lm-eval keys ("metric,filter", stderrs left out) with slimline's name for
+    each: the metric alone, or `metric_filter` when two filters report the same metric."""
+    keys = [k for k in row if "," in k and "_stderr" not in k]
+    bases = [k.split(",", 1)[0] for k in keys]
+    return [(key, base if bases.count(base) == 1 else f"{base}_{key.split(',', 1)[1]}")
+            for key, base in zip(keys, bases, strict=True)]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
 def flatten_results(results: dict) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
     """lm-eval's results as {task: {metric: value}} and {task: {metric: higher_is_better}}.
 
     lm-eval keys metrics as "metric,filter"; the filter name is dropped unless two filters
-    report the same metric. Standard errors and non-numbers are left out.
+    report the same metric. Standard errors (`flatten_stderrs`) and non-numbers are left out.
     """
     values: dict[str, dict[str, float]] = {}
     better: dict[str, dict] = {}
     for task, row in results.get("results", {}).items():
         hib = results.get("higher_is_better", {}).get(task, {})
-        keys = [k for k in row if "," in k and "_stderr" not in k]
-        bases = [k.split(",", 1)[0] for k in keys]
         metrics: dict[str, float] = {}
         directions: dict[str, bool | None] = {}
-        for key, base in zip(keys, bases, strict=True):
-            value = row[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or math.isnan(value):
+        for key, name in _metric_keys(row):
+            value = _number(row[key])
+            if value is None:
                 continue
-            name = base if bases.count(base) == 1 else f"{base}_{key.split(',', 1)[1]}"
-            metrics[name] = float(value)
-            directions[name] = hib.get(base)
+            metrics[name] = value
+            directions[name] = hib.get(key.split(",", 1)[0])
         if metrics:
             values[task] = metrics
             better[task] = directions
     return values, better
+
+
+def flatten_stderrs(results: dict) -> dict[str, dict[str, float]]:
+    """Each metric's standard error from lm-eval's results (`metric_stderr,filter`), named
+    as `flatten_results` names the metric; metrics whose stderr lm-eval reports as N/A
+    (perplexities) or not at all have none."""
+    out: dict[str, dict[str, float]] = {}
+    for task, row in results.get("results", {}).items():
+        errors = {}
+        for key, name in _metric_keys(row):
+            metric, _, filt = key.partition(",")
+            stderr = _number(row.get(f"{metric}_stderr,{filt}"))
+            if stderr is not None and _number(row[key]) is not None:
+                errors[name] = stderr
+        if errors:
+            out[task] = errors
+    return out
 
 
 def run_suite(lm, cfg: EvalConfig, data_dir: Path, root: Path) -> tuple[dict, list[TaskData]]:

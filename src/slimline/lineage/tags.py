@@ -58,6 +58,7 @@ def input_key(name: str) -> str:
 
 # Registered model versions.
 EVAL_METRIC = "eval."  # + `task.metric`: a version's evaluation results
+EVAL_STDERR = "eval_stderr."  # + `task.metric`: lm-eval's standard error of that result
 PARENT_VERSION = key("parent_version")
 PARAMS = key("params")  # JSON: the params in the artifact's slimline.json
 INPUTS = key("inputs")  # JSON: its input digests

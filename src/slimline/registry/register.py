@@ -25,6 +25,7 @@ from slimline.lineage.tags import (
     DIRECTIONS,
     DVC_MD5,
     EVAL_RUN_ID,
+    EVAL_STDERR,
     EVAL_TARGET,
     GIT_COMMIT,
     INPUTS,
@@ -51,7 +52,7 @@ from slimline.registry.experiment import (
 )
 from slimline.registry.refs import find_by_digest, get_version
 from slimline.registry.versions import EVAL, VersionInfo
-from slimline.results import flatten_directions, read_stage_results
+from slimline.results import flatten_directions, flatten_stderrs, read_stage_results
 from slimline.stages import CHAIN, MODEL_STAGES, STAGE_SECTIONS
 
 CANDIDATE = "candidate"
@@ -190,6 +191,9 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
     for stage, directory, meta, metrics, evaluation in inputs:
         directions = flatten_directions(evaluation.get("higher_is_better", {}))
         eval_tags = {f"{EVAL}{k}": repr(round(v, 6)) for k, v in metrics.items()}
+        # The noise gates and bisect weigh a difference against, where lm-eval measured one.
+        eval_tags |= {f"{EVAL_STDERR}{k}": repr(round(v, 6))
+                      for k, v in flatten_stderrs(evaluation).items() if k in metrics}
         eval_tags[DEVICE] = evaluation.get("device", "unknown")
         existing = find_by_digest(model_name, meta.digest)
         if meta.skipped or (parent is not None and meta.digest == parent.digest):

@@ -2,7 +2,8 @@
 
 Every version carries its lineage in tags (stage, digests, parent version, inputs, git
 commit, params, library versions) and its evaluation results as `eval.<task>.<metric>`
-tags, so gates, lineage and bisect need nothing but the registry.
+tags (with lm-eval's standard error of each as `eval_stderr.<task>.<metric>`), so gates,
+lineage and bisect need nothing but the registry.
 """
 
 from __future__ import annotations
@@ -16,18 +17,15 @@ from slimline.lineage.tags import (
     BASE_DIGEST,
     BASE_NAME,
     DIRECTIONS,
+    EVAL_STDERR,
     INPUTS,
     PARAMS,
     PARENT_DIGEST,
     PARENT_VERSION,
-    PREFIX,
     STAGE,
     VERSIONS,
 )
 from slimline.lineage.tags import EVAL_METRIC as EVAL
-
-# Transitional: modules outside slimline.registry still read the prefix here.
-TAG = PREFIX
 
 
 @dataclass
@@ -41,6 +39,8 @@ class VersionInfo:
     parent_digest: str | None
     parent_version: str | None
     metrics: dict[str, float] = field(default_factory=dict)
+    # lm-eval's standard error per metric; none for speed, size and perplexities.
+    stderrs: dict[str, float] = field(default_factory=dict)
     directions: dict[str, bool | None] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
@@ -84,12 +84,14 @@ class VersionInfo:
             return json.loads(raw) if raw else default
 
         metrics = {k[len(EVAL):]: float(v) for k, v in tags.items() if k.startswith(EVAL)}
+        stderrs = {k[len(EVAL_STDERR):]: float(v) for k, v in tags.items()
+                   if k.startswith(EVAL_STDERR)}
         return cls(
             name=mv.name, version=str(mv.version), stage=tags.get(STAGE, "?"),
             digest=tags.get(ARTIFACT_DIGEST, ""),
             parent_digest=tags.get(PARENT_DIGEST) or None,
             parent_version=tags.get(PARENT_VERSION) or None,
-            metrics=metrics, directions=decode(DIRECTIONS, {}),
+            metrics=metrics, stderrs=stderrs, directions=decode(DIRECTIONS, {}),
             params=decode(PARAMS, {}), inputs=decode(INPUTS, {}),
             versions=decode(VERSIONS, {}), tags=tags,
             aliases=list(getattr(mv, "aliases", None) or []), source=mv.source)
