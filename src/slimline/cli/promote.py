@@ -17,8 +17,9 @@ EXAMPLES = """examples:
 Gates are registry.gates in conf/registry/ (each metric's least retention against the base
 version of the same lineage, or with --against ALIAS against the version holding that
 alias). A refusal prints the failing metrics and what they were compared with and exits 1;
---force
-overrides and records the reason. Every move is recorded (who, when, why, what it
+a failure says whether its difference is beyond 2 standard errors of the two evaluations
+(lm-eval's stderr) or within them: within noise it still fails, and --force is defensible.
+--force overrides and records the reason. Every move is recorded (who, when, why, what it
 replaced) so `slimline rollback` can undo it."""
 
 
