@@ -8,6 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from slimline.cli.main import main
+from slimline.errors import SlimlineError
 from slimline.evaluate.suite import flatten_results, flatten_stderrs
 from slimline.registry import register_pipeline, resolve
 from slimline.registry.bisect import bisect, render
@@ -93,7 +94,7 @@ def test_promote_refuses_a_within_noise_failure_and_says_so(project, capsys):
     err = capsys.readouterr().err
     assert "FAIL within noise (Δ -0.05 ≤ 2σ 0.0566): keeps 94.4% < 95%" in err
     assert "The gate still fails" in err
-    with pytest.raises(Exception, match="has no alias @production"):
+    with pytest.raises(SlimlineError, match="has no alias @production"):
         resolve("demo@production")
     main(["promote", "@candidate", "--force", "--reason", "within noise"])
     assert "FORCED" in capsys.readouterr().out
