@@ -62,7 +62,8 @@ def pytest_collection_modifyitems(config, items):
     worker around them; under `--dist loadgroup` a module is one unit of work, and the
     modules sharing the reproduced pipeline are one unit together."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    if config.pluginmanager.hasplugin("xdist") and config.getoption("dist", "no") == "loadgroup":
+    # An xdist worker sees `dist` as "no" and `loadgroup` set (xdist.remote.setup_config).
+    if getattr(config.option, "loadgroup", False):
         for item in items:
             path = item.nodeid.split("::")[0]
             group = PIPELINE_GROUP if path in SHARES_PIPELINE else path

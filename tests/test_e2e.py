@@ -180,7 +180,7 @@ def test_harmful_recovery_is_refused_bisected_and_rolled_back(project):
     # through MLflow's own API (the version's pyfunc manifest) as through `slimline load`.
     out, _ = run(project, "env", f"MLFLOW_TRACKING_URI={store(project)}", sys.executable,
                  "-c", PYFUNC_PREDICT)
-    assert out.strip().splitlines()[-1] == "1 completion"
+    assert "1 completion" in out.splitlines()  # (stderr has llm-compressor's progress bars)
     out = slimline(project, "load", "@production")
     assert "verified" in out
     assert str(project / ".test-cache" / "slimline" / "models") in out
