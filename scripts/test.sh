@@ -5,4 +5,4 @@
 source "$(dirname "$0")/_venv.sh"
 cd "$ROOT"
 ruff check .
-exec pytest -n "${SLIMLINE_TEST_WORKERS:-2}" --dist loadgroup "$@"
+exec pytest -n "${SLIMLINE_TEST_WORKERS:-2}" --dist loadscope --no-loadscope-reorder "$@"

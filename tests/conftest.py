@@ -9,8 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # The modules that start from the one reproduced SMALL project (`small_pipeline`): under
-# xdist (scripts/test.sh runs `-n 2 --dist loadgroup`) they run in one worker, so the
-# session fixture is built once.
+# xdist (scripts/test.sh runs two workers) they run in one worker, so the session fixture is
+# built once.
 PIPELINE_GROUP = "small_pipeline"
 SHARES_PIPELINE = frozenset({"tests/test_e2e.py", "tests/integrity/test_pipeline.py"})
 
@@ -56,18 +56,26 @@ def trained_checkpoint(tmp_path_factory, tiny_config) -> Path:
     return out
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Slow modules first (each stays in file order), so the short tests fill the other
-    worker around them; under `--dist loadgroup` a module is one unit of work, and the
-    modules sharing the reproduced pipeline are one unit together."""
+    worker around them (scripts/test.sh keeps this order: --no-loadscope-reorder)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    # An xdist worker sees `dist` as "no" and `loadgroup` set (xdist.remote.setup_config).
-    if getattr(config.option, "loadgroup", False):
-        for item in items:
-            path = item.nodeid.split("::")[0]
-            group = PIPELINE_GROUP if path in SHARES_PIPELINE else path
-            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under xdist, a test module is one unit of work, and the modules sharing the
+    reproduced pipeline are one unit together. (xdist's own `xdist_group` marks do nothing
+    with pytest 9: the `@group` suffix it writes into `item._nodeid` is not what the
+    scheduler reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return PIPELINE_GROUP if path in SHARES_PIPELINE else path
+
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
