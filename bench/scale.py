@@ -1,6 +1,7 @@
 """Cost of each stage against model size, on randomly initialised models of real shapes.
 
 Usage: python bench/scale.py [--models llama-10m,llama-100m,qwen2.5-0.5b] [--stages prune]
+       (stages: prune, prune_activation, prune_depth, prune_sparse24, quantize_fp8)
        [--workdir DIR] [--keep]
 Builds bf16 checkpoints from transformers configs (no weights can be downloaded), runs each
 stage's library function on each in a fresh subprocess (so peak RSS is that stage's alone),
@@ -61,15 +62,24 @@ def build_checkpoint(name: str, out: Path) -> None:
                   inputs={}, run_id=None, title=f"{name} (random)", story="bench/scale.py")
 
 
-def child_prune(parent: Path, work: Path) -> dict:
-    """Exactly what the prune stage's library call does, with the default `prune` params."""
+def _prune_configs() -> dict:
+    """The prune stage's configuration per bench stage: the default (taylor_first), and the
+    other methods with their defaults."""
     from slimline.config import PruneConfig
+    from slimline.config.prune import DepthPruneConfig, Sparse24PruneConfig
+
+    return {"prune": PruneConfig(), "prune_activation": PruneConfig(estimator="activation"),
+            "prune_depth": DepthPruneConfig(), "prune_sparse24": Sparse24PruneConfig()}
+
+
+def child_prune(parent: Path, work: Path, stage: str = "prune") -> dict:
+    """Exactly what the prune stage's library call does, with that method's default params."""
     from slimline.data.corpus import build_corpus
     from slimline.prune.build import prune_checkpoint
 
     texts = list(build_corpus().train[:256])  # as many documents as the default split
     start = time.perf_counter()
-    result = prune_checkpoint(parent, work / "pruned", PruneConfig(), texts=texts)
+    result = prune_checkpoint(parent, work / "pruned", _prune_configs()[stage], texts=texts)
     out = {"seconds": time.perf_counter() - start,
            **{k: result.metrics[k] for k in ("importance_seconds", "importance_tokens_per_s",
                                              "params_removed_share") if k in result.metrics}}
@@ -78,7 +88,22 @@ def child_prune(parent: Path, work: Path) -> dict:
             "compute_dtype": meta["inputs"]["compute_dtype"]}
 
 
-STAGES = {"prune": child_prune}
+def child_quantize_fp8(parent: Path, work: Path) -> dict:
+    """The quantize stage's library call for quantize=fp8 (data-free)."""
+    from slimline.config import QuantizeConfig
+    from slimline.quantize import quantize_checkpoint
+
+    start = time.perf_counter()
+    quantize_checkpoint(parent, work / "quantized", QuantizeConfig(method="fp8"), texts=[])
+    meta = json.loads((work / "quantized" / "slimline.json").read_text())
+    return {"seconds": time.perf_counter() - start,
+            "device": meta["inputs"].get("device", "cpu"),
+            "compute_dtype": meta["inputs"].get("compute_dtype", "stored")}
+
+
+STAGES = {**{name: (lambda p, w, n=name: child_prune(p, w, n)) for name in
+             ("prune", "prune_activation", "prune_depth", "prune_sparse24")},
+          "quantize_fp8": child_quantize_fp8}
 
 
 def _child(stage: str, parent: str, work: str) -> None:
