@@ -10,7 +10,7 @@ from slimline.lineage.tracking import StageRun
 def _constants() -> dict[str, str]:
     return {name: value for name, value in vars(tags).items()
             if name.isupper() and isinstance(value, str)
-            and name not in ("PREFIX", "EVAL_METRIC")}
+            and name not in ("PREFIX", "EVAL_METRIC", "EVAL_STDERR")}
 
 
 def test_every_key_carries_the_prefix_and_names_one_idea():
@@ -18,8 +18,10 @@ def test_every_key_carries_the_prefix_and_names_one_idea():
     assert keys and all(v.startswith(tags.PREFIX) for v in keys.values())
     duplicated = {v for v in keys.values() if list(keys.values()).count(v) > 1}
     assert not duplicated
-    # A version's evaluation results are `eval.<task>.<metric>`, apart from the lineage tags.
+    # A version's evaluation results are `eval.<task>.<metric>` (and their standard errors
+    # `eval_stderr.<task>.<metric>`), apart from the lineage tags.
     assert not tags.EVAL_METRIC.startswith(tags.PREFIX)
+    assert not tags.EVAL_STDERR.startswith((tags.PREFIX, tags.EVAL_METRIC))
 
 
 def test_the_calibration_file_and_its_token_ids_have_different_names():
