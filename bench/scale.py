@@ -1,7 +1,8 @@
 """Cost of each stage against model size, on randomly initialised models of real shapes.
 
 Usage: python bench/scale.py [--models llama-10m,llama-100m,qwen2.5-0.5b] [--stages prune]
-       (stages: prune, prune_activation, prune_depth, prune_sparse24, quantize_fp8)
+       (stages: the keys of STAGES: prune, prune_activation, prune_depth,
+       prune_sparse24, quantize (gptq), quantize_fp8, quantize_w8a8)
        [--workdir DIR] [--keep]
 Builds bf16 checkpoints from transformers configs (no weights can be downloaded), runs each
 stage's library function on each in a fresh subprocess (so peak RSS is that stage's alone),
@@ -88,13 +89,16 @@ def child_prune(parent: Path, work: Path, stage: str = "prune") -> dict:
             "compute_dtype": meta["inputs"]["compute_dtype"]}
 
 
-def child_quantize_fp8(parent: Path, work: Path) -> dict:
-    """The quantize stage's library call for quantize=fp8 (data-free)."""
+def child_quantize(parent: Path, work: Path, method: str = "gptq") -> dict:
+    """The quantize stage's library call with that method's defaults, calibrated (when the
+    method calibrates) on the corpus's training documents as the default split is."""
     from slimline.config import QuantizeConfig
+    from slimline.data.corpus import build_corpus
     from slimline.quantize import quantize_checkpoint
 
+    texts = list(build_corpus().train[:256])
     start = time.perf_counter()
-    quantize_checkpoint(parent, work / "quantized", QuantizeConfig(method="fp8"), texts=[])
+    quantize_checkpoint(parent, work / "quantized", QuantizeConfig(method=method), texts=texts)
     meta = json.loads((work / "quantized" / "slimline.json").read_text())
     return {"seconds": time.perf_counter() - start,
             "device": meta["inputs"].get("device", "cpu"),
@@ -103,7 +107,8 @@ def child_quantize_fp8(parent: Path, work: Path) -> dict:
 
 STAGES = {**{name: (lambda p, w, n=name: child_prune(p, w, n)) for name in
              ("prune", "prune_activation", "prune_depth", "prune_sparse24")},
-          "quantize_fp8": child_quantize_fp8}
+          **{f"quantize_{m}" if m != "gptq" else "quantize":
+             (lambda p, w, m=m: child_quantize(p, w, m)) for m in ("gptq", "fp8", "w8a8")}}
 
 
 def _child(stage: str, parent: str, work: str) -> None:
