@@ -11,12 +11,21 @@ from slimline.errors import SlimlineError
 
 
 def run_main(fn: Callable[..., Any], *args: Any) -> None:
-    """Call `fn`; on a SlimlineError print `error: ...` and exit 1 (traceback if debugging)."""
+    """Call `fn`; on a SlimlineError (or a known outside failure: a tracking server that stopped
+    answering) print `error: ...` and exit 1 (the traceback if debugging)."""
     try:
         fn(*args)
-    except SlimlineError as exc:
-        if os.environ.get("SLIMLINE_DEBUG"):
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, SlimlineError) else _known(exc)
+        if message is None or os.environ.get("SLIMLINE_DEBUG"):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         print("(set SLIMLINE_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(1)
+
+
+def _known(exc: Exception) -> str | None:
+    """A message for a failure that is not ours but has a known cause and fix."""
+    from slimline.lineage.tracking import lost_server
+
+    return lost_server(exc)

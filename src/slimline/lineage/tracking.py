@@ -94,6 +94,28 @@ def check_server(uri: str) -> None:
             "store (mlruns/).") from None
 
 
+def lost_server(exc: BaseException) -> str | None:
+    """The message for `exc` when it is the HTTP tracking server going away mid-stage (MLflow
+    gives up after its retries), else None: the stage's work is lost, not its inputs."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        return None
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = f"{type(seen).__name__}: {seen}"
+        if any(s in text for s in ("Max retries exceeded", "Connection refused",
+                                   "ConnectionError", "Failed to establish",
+                                   "RemoteDisconnected", "Connection aborted")):
+            return (f"the MLflow tracking server MLFLOW_TRACKING_URI={uri} stopped answering "
+                    "during this stage; it was not recorded and registered nothing. Start the "
+                    "server again and re-run (`dvc repro`): finished stages are not run "
+                    "again, and the next stage run marks this one KILLED. "
+                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES / MLFLOW_HTTP_REQUEST_TIMEOUT set how long "
+                    "a stage waits for a busy server.")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def close_orphaned_runs(client: Any, experiment_id: str) -> list[str]:
     """Mark KILLED the stage runs left RUNNING by a process of this machine that is gone
     (SIGKILL, out of memory), and their pipeline runs; return the stage runs' ids.

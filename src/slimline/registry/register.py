@@ -240,12 +240,15 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
             # version, so the UI shows it on both pages.
             mv = mlflow.register_model(f"models:/{logged.model_id}", model_name, tags=tags)
             version, created = get_version(model_name, str(mv.version)), True
-            # The description names the version only once it exists.
-            final_chain = [*chain, version.label]
+        # The description names the version, so it is written once the version exists; a
+        # version left without one (its register stage was killed in between) gets it here.
+        if created or not client.get_model_version(model_name, version.version).description:
             client.update_model_version(
                 model_name, version.version,
-                description=_description(meta, final_chain, parent, skipped, location, md5,
-                                         version.ref, base, exp, not move))
+                description=_description(meta, [*chain, version.label], parent, skipped,
+                                         artifact_location(directory, root),
+                                         dvc_md5(root, f"artifacts/{stage}"), version.ref,
+                                         base, exp, not move))
         if move:
             client.set_registered_model_alias(model_name, stage, version.version)
         if not chain or chain[-1] != version.label:
