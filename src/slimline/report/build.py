@@ -58,14 +58,20 @@ def publish_report(root: Path, out_dir: Path | None = None, *,
     from slimline.report.sections import FitSection, SpeedSection
     from slimline.report.table import load_report
 
-    report = load_report(root)
-    report.sections = [SpeedSection.load(root, report),
-                       FitSection.load(root, report, fit_settings(root))]
-    files = write_report(report, out_dir or Path(root) / REPORTS)
-    if log:
-        from slimline.lineage.tracking import stage_run
+    def build() -> tuple[Report, list[Path]]:
+        report = load_report(root)
+        report.sections = [SpeedSection.load(root, report),
+                           FitSection.load(root, report, fit_settings(root))]
+        return report, write_report(report, out_dir or Path(root) / REPORTS)
 
-        with stage_run("report", params={}, experiment=tracking_experiment(root),
-                       root=root) as run:
-            log_report(run, report, files)
+    if not log:
+        return build()
+    from slimline.lineage.tracking import stage_run
+
+    # The run opens first, like every stage's: its inputs are checked before they are read
+    # and its wall time is the report's own work.
+    with stage_run("report", params={}, experiment=tracking_experiment(root),
+                   root=root) as run:
+        report, files = build()
+        log_report(run, report, files)
     return report, files
