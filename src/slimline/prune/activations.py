@@ -6,8 +6,8 @@ mean L2 norm of its slice of o_proj's input (the head's attention output). Both 
 over every calibration token. A key/value group gets no score of its own: it is worth the
 query heads that read it (`apply.prune_layers` adds them up).
 
-The pass walks the decoder one layer at a time, as `_gradients` does: each layer is upcast
-to the compute dtype once, fed every batch's hidden states, and forward pre-hooks on down_proj
+The pass walks the decoder one layer at a time (`layerwise`): each layer is upcast to the
+compute dtype once, fed every batch's hidden states, and forward pre-hooks on down_proj
 and o_proj add each batch's per-group sums to one vector per group kind. Memory beyond the
 model: one upcast layer, the hidden states of one layer for all batches, and n numbers per
 group kind.
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import torch
 
-from slimline.prune._gradients import _capture, _computing_in
 from slimline.prune.architectures import LayerMap
 from slimline.prune.importance import Estimator
+from slimline.prune.layerwise import layers_forward
 from slimline.prune.plan import Plan
-from slimline.prune.structure import decoder_layers, group_sizes
+from slimline.prune.structure import group_sizes
 
 
 def _adder(est: Estimator, total: torch.Tensor, n: int, block: int):
@@ -48,20 +48,16 @@ def activation_scores(model, arch: LayerMap, plan: Plan, est: Estimator,
     """
     sizes = group_sizes(plan.before)
     inputs = {"mlp_channels": arch.ffn(arch.down), "query_heads": arch.attn(arch.o)}
-    batches = [b.to(device) for b in batches]
     tokens = sum(b.numel() for b in batches)
-    captured = [_capture(model, b, compute_dtype) for b in batches]
-    states = [h for h, _ in captured]
     scores: dict[str, torch.Tensor] = {}
-    for i, layer in enumerate(decoder_layers(model, arch)):
+    for i, layer, forward in layers_forward(model, arch, batches, compute_dtype=compute_dtype,
+                                            device=device):
         sums = {kind: torch.zeros(sizes[kind][0], device=device) for kind in inputs}
         hooks = [layer.get_submodule(path).register_forward_pre_hook(
                      _adder(est, sums[kind], *sizes[kind]))
                  for kind, path in inputs.items()]
         try:
-            with torch.no_grad(), _computing_in(layer, compute_dtype):
-                states = [layer(x, *calls[i][0], **calls[i][1])
-                          for x, (_, calls) in zip(states, captured, strict=True)]
+            forward()
         finally:
             for h in hooks:
                 h.remove()

@@ -39,38 +39,30 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-@torch.no_grad()
 def block_influence(model: nn.Module, batches: list[torch.Tensor],
-                    device: torch.device | None = None) -> torch.Tensor:
+                    device: torch.device | None = None,
+                    compute_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Mean Block Influence of every decoder block over the tokens of `batches`.
 
-    One forward pass per batch; a hook on each block folds its input and output into a
-    running sum of per-token angular distances, so memory stays one block's activations,
-    never every layer's hidden states.
+    The decoder is walked one block at a time (`slimline.prune.layerwise`): each block is
+    upcast to `compute_dtype` (default: the model's own) once and fed every batch, its input
+    and output folded into a sum of per-token angular distances. Memory beyond the stored
+    model is one upcast block and one block's hidden states; the output head never runs.
     """
-    layers = decoder_layers(model)
-    sums = torch.zeros(len(layers), dtype=torch.float64)
-    tokens = 0
+    from slimline.prune.architectures import layer_map
+    from slimline.prune.layerwise import layers_forward
 
-    def hook(index: int):
-        def fold(module, args, kwargs, output):
-            x_in = args[0] if args else kwargs["hidden_states"]
-            x_out = output[0] if isinstance(output, tuple) else output
-            sums[index] += angular_distance(x_in, x_out).double().sum().cpu()
-        return fold
-
-    handles = [layer.register_forward_hook(hook(i), with_kwargs=True)
-               for i, layer in enumerate(layers)]
-    try:
-        for batch in batches:
-            model(input_ids=batch.to(device or batch.device), use_cache=False)
-            tokens += batch.numel()
-    finally:
-        for handle in handles:
-            handle.remove()
+    sums = torch.zeros(len(decoder_layers(model)), dtype=torch.float64)  # or a clear error
+    device = device or next(model.parameters()).device
+    dtype = compute_dtype or next(model.parameters()).dtype
+    tokens = sum(b.numel() for b in batches)
     if not tokens:
         raise SlimlineError("depth pruning got no calibration tokens: check the calibration "
                             "split (data.calibration) and prune.num_batches.")
+    for i, _layer, forward in layers_forward(model, layer_map(model.config.model_type),
+                                             batches, compute_dtype=dtype, device=device):
+        for x_in, x_out in zip(*forward(), strict=True):
+            sums[i] += angular_distance(x_in, x_out).double().sum().cpu()
     return (sums / tokens).float()
 
 
@@ -137,7 +129,8 @@ def calibration_batches(tokenizer, texts: list[str], *, num_samples: int, seq_le
 
 
 def prune_depth(model: nn.Module, tokenizer, texts: list[str], cfg, *,
-                device: torch.device) -> tuple[dict, str]:
+                device: torch.device, compute_dtype: torch.dtype | None = None
+                ) -> tuple[dict, str]:
     """Score every block on the calibration split, remove the lowest in place.
 
     Args:
@@ -146,6 +139,8 @@ def prune_depth(model: nn.Module, tokenizer, texts: list[str], cfg, *,
         texts: calibration documents.
         cfg: the `prune` section (`DepthPruneConfig`).
         device: where the forward passes run.
+        compute_dtype: dtype of the arithmetic, one block upcast at a time (default: the
+            model's own).
 
     Returns:
         ({"block_influence": [...], "removed": [...], "kept": [...]}, the digest of the
@@ -157,7 +152,7 @@ def prune_depth(model: nn.Module, tokenizer, texts: list[str], cfg, *,
                                           num_samples=cfg.num_batches * cfg.batch_size,
                                           seq_len=cfg.seq_len, seed=cfg.seed,
                                           batch_size=cfg.batch_size)
-    scores = block_influence(model, batches, device)
+    scores = block_influence(model, batches, device, compute_dtype)
     drop = lowest(scores, n)
     kept = remove_blocks(model, drop)
     return {"block_influence": [round(float(s), 6) for s in scores], "removed": drop,
@@ -169,8 +164,8 @@ def write_depth_pruned(parent: Path, tmp: Path, cfg, texts: list[str],
     """The prune stage's transform for prune=depth: the parent without its lowest-scoring
     blocks, saved as safetensors in its stored dtype, plus `DEPTH_FILE`.
 
-    Scores are computed on `rt`'s device; weights are upcast to fp32 only when that is the
-    compute dtype (lossless back to the stored dtype), otherwise used as stored.
+    Scores are computed on `rt`'s device in its compute dtype, one block upcast at a time;
+    the weights stay as stored, so the kept blocks are saved bit for bit.
 
     Returns:
         (metrics, inputs): `layers_removed_share`; the runtime and calibration digest.
@@ -179,13 +174,14 @@ def write_depth_pruned(parent: Path, tmp: Path, cfg, texts: list[str],
     from slimline.checkpoint import load_checkpoint
 
     device, compute_dtype = rt.resolve()
-    model, tokenizer = load_checkpoint(parent)
+    model, tokenizer = load_checkpoint(parent)  # in the stored dtype
     stored = next(model.parameters()).dtype
     used = torch.float32 if compute_dtype == torch.float32 else stored
-    model.to(device, used)
+    model.to(device)
     before = len(decoder_layers(model))
-    record, digest = prune_depth(model, tokenizer, texts, cfg, device=device)
-    model.to("cpu", stored).save_pretrained(tmp)
+    record, digest = prune_depth(model, tokenizer, texts, cfg, device=device,
+                                 compute_dtype=used)
+    model.to("cpu").save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / DEPTH_FILE).write_text(json.dumps(record) + "\n")
     return ({"layers_removed_share": len(record["removed"]) / before},
