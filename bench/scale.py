@@ -2,7 +2,7 @@
 
 Usage: python bench/scale.py [--models llama-10m,llama-100m,qwen2.5-0.5b] [--stages prune]
        (stages: the keys of STAGES: prune, prune_activation, prune_depth,
-       prune_sparse24, quantize (gptq), quantize_fp8, quantize_w8a8)
+       prune_sparse24, quantize (gptq), quantize_fp8, quantize_w8a8, eval)
        [--workdir DIR] [--keep]
 Builds bf16 checkpoints from transformers configs (no weights can be downloaded), runs each
 stage's library function on each in a fresh subprocess (so peak RSS is that stage's alone),
@@ -105,10 +105,25 @@ def child_quantize(parent: Path, work: Path, method: str = "gptq") -> dict:
             "compute_dtype": meta["inputs"].get("compute_dtype", "stored")}
 
 
+def child_eval(parent: Path, work: Path) -> dict:
+    """The evaluation stage's library call: the default suite on the default data splits,
+    with a small `eval.limit` as a short pipeline run uses."""
+    from slimline.config import DataConfig, EvalConfig
+    from slimline.data import build_splits
+    from slimline.evaluate.run import evaluate_checkpoint
+
+    build_splits(DataConfig(), work / "data")
+    start = time.perf_counter()
+    result = evaluate_checkpoint(parent, work / "data", EvalConfig(limit=8), root=work)
+    return {"seconds": time.perf_counter() - start, "device": str(result.device),
+            "compute_dtype": "stored"}
+
+
 STAGES = {**{name: (lambda p, w, n=name: child_prune(p, w, n)) for name in
              ("prune", "prune_activation", "prune_depth", "prune_sparse24")},
           **{f"quantize_{m}" if m != "gptq" else "quantize":
-             (lambda p, w, m=m: child_quantize(p, w, m)) for m in ("gptq", "fp8", "w8a8")}}
+             (lambda p, w, m=m: child_quantize(p, w, m)) for m in ("gptq", "fp8", "w8a8")},
+          "eval": child_eval}
 
 
 def _child(stage: str, parent: str, work: str) -> None:
