@@ -74,6 +74,17 @@ def test_waves_count_finished_points_as_built():
         [("prune.channel_ratio=0.5", "quantize=rtn")]]
 
 
+def test_waves_start_from_the_stages_the_baseline_holds():
+    # base..recover up to date in the workspace: quantizer points all run at once.
+    points = make_points(expand(["quantize=gptq,rtn", "quantize.bits=4,8"]))
+    assert [len(w) for w in waves(points, built=4)] == [4]
+    # Only data and base: the prunes still wait for the first to build the recovery stage
+    # their quantizers share.
+    grid = make_points(expand(["prune.channel_ratio=0.25,0.5", "quantize=gptq,rtn"]))
+    assert [len(w) for w in waves(grid, built=2)] == [2, 2]
+    assert [len(w) for w in waves(grid, built=0)] == [1, 2, 1]
+
+
 def test_grid_file(tmp_path):
     path = tmp_path / "channels.yaml"
     path.write_text("grid:\n  prune.channel_ratio: [0.25, 0.5]\n  quantize: [gptq, rtn]\n"

@@ -20,6 +20,8 @@ from slimline.errors import SlimlineError
 # come after every model stage, so points differing only there share all model stages.
 SECTION_LEVEL = {"data": 0, "model": 1, "prune": 2, "recover": 3, "quantize": 4}
 LAST_LEVEL = len(SECTION_LEVEL)
+# The `dvc.yaml` stage each level runs.
+LEVEL_STAGES = ("data", "base", "prune", "recover", "quantize")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NAME_PREFIX = "sw-"
 
@@ -97,11 +99,14 @@ def make_points(grid: Iterable[Sequence[str]], context: str = "") -> list[Point]
     return list(seen.values())
 
 
-def waves(points: Sequence[Point], done: Sequence[Point] = ()) -> list[list[Point]]:
+def waves(points: Sequence[Point], done: Sequence[Point] = (),
+          built: int = 0) -> list[list[Point]]:
     """Split `points` into waves run one after the other, so that a stage shared by several
     points is built once, by the first, and served from DVC's run cache to the rest: a
     point runs in the wave after the ones that build any stage prefix it shares (`done`
     points count as built), and never beside a point it shares an unbuilt stage with.
+    `built` is how many model stages (`LEVEL_STAGES`) the baseline itself holds up to date:
+    a point that changes none of them reuses them from the start.
 
     A 3 × 2 grid of `prune.channel_ratio` × `quantize` gives waves of 1, 3 and 2 points: one
     full pipeline; the other two prunes and the first ratio's other quantizer; the rest.
@@ -109,6 +114,7 @@ def waves(points: Sequence[Point], done: Sequence[Point] = ()) -> list[list[Poin
     levels = range(LAST_LEVEL + 1)
     builder: dict[tuple[int, tuple[str, ...]], int] = {
         (level, p.signature(level)): 0 for p in done for level in levels}
+    builder.update({(level, ()): 0 for level in range(min(built, LAST_LEVEL))})
     out: list[list[Point]] = []
     for point in points:
         keys = [(level, point.signature(level)) for level in levels]

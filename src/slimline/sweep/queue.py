@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from slimline.errors import SlimlineError
@@ -42,6 +42,25 @@ def baseline(root: Path) -> str:
         raise SlimlineError("a sweep needs a git commit to branch experiments from: commit "
                             "the project first (`git add -A && git commit`).")
     return result.stdout.strip()
+
+
+def built_stages(root: Path, stages: Sequence[str]) -> int:
+    """How many of `stages` (in pipeline order) the workspace holds up to date, counting
+    from the first (`dvc status`): a queued point that changes none of them reuses them."""
+    import json
+
+    result = _run(root, "dvc", "status", "--json", *stages, check=False)
+    try:
+        changed = json.loads(result.stdout) if result.returncode == 0 else None
+    except json.JSONDecodeError:
+        changed = None
+    if not isinstance(changed, dict):
+        return 0  # no dvc.lock yet, or dvc could not tell: build everything in waves
+    names = {key.rsplit(":", 1)[-1] for key in changed}
+    for count, stage in enumerate(stages):
+        if stage in names:
+            return count
+    return len(stages)
 
 
 def finished(root: Path, base: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from slimline.errors import SlimlineError
 from slimline.sweep import queue
 from slimline.sweep.frontier import Outcome, by_size, closest_failure, mark_pareto, winner
-from slimline.sweep.grid import Point, expand, make_points, waves
+from slimline.sweep.grid import LEVEL_STAGES, Point, expand, make_points, waves
 from slimline.sweep.report import Verdict, write
 
 POLL_S = 5.0
@@ -157,7 +157,7 @@ def run_sweep(root: Path, overrides: Sequence[str], *, jobs: int = 2,
     queue.remove(root, [p.name for p in pending if live.get(p.name) == "Failed"])
     ran: list[str] = []
     done = [p for p in points if p.name in outcomes]
-    plan = waves(pending, done)
+    plan = waves(pending, done, queue.built_stages(root, LEVEL_STAGES) if pending else 0)
     for i, wave in enumerate(plan, 1):
         echo(f"wave {i}/{len(plan)}: " + ", ".join(p.name for p in wave))
         for point in wave:
