@@ -119,6 +119,27 @@ def child_eval(parent: Path, work: Path) -> dict:
             "compute_dtype": "stored"}
 
 
+def child_recover(parent: Path, work: Path) -> dict:
+    """The recover stage's library call with the default recover section but a short run
+    (4 steps of the default 16 x 128-token batches), on the default prune's output: the
+    `pruned` directory next to `parent` (prune_checkpoint it there first)."""
+    from slimline.config import LoraRecoverConfig
+    from slimline.data.corpus import build_corpus
+    from slimline.recover import recover_checkpoint
+
+    pruned = parent.parent / "pruned"
+    if not (pruned / "slimline.json").exists():
+        sys.exit(f"{pruned} is missing: prune {parent} into it first (prune_checkpoint).")
+    texts = list(build_corpus().train[:4096])  # as many documents as the default split
+    start = time.perf_counter()
+    result = recover_checkpoint(pruned, work / "recovered", LoraRecoverConfig(steps=4),
+                                texts=texts, teacher=None)
+    meta = json.loads((work / "recovered" / "slimline.json").read_text())
+    return {"seconds": time.perf_counter() - start,
+            "train_loss_first": result.metrics["train_loss_first"],
+            "device": meta["inputs"]["device"], "compute_dtype": meta["inputs"]["compute_dtype"]}
+
+
 STAGES = {**{name: (lambda p, w, n=name: child_prune(p, w, n)) for name in
              ("prune", "prune_activation", "prune_depth", "prune_sparse24")},
           **{f"quantize_{m}" if m != "gptq" else "quantize":
