@@ -1,13 +1,20 @@
 """Move an alias (production) behind quality gates, with a record of who, when and why, and
 undo it. The record is an append-only log in a registered-model tag, so rollback is a replay
-of that log and the MLflow UI shows the history next to the aliases."""
+of that log and the MLflow UI shows the history next to the aliases.
+
+MLflow has no compare-and-set for tags: appending is read, extend, write. Two promotions at
+once (issue 14) would each write the log they read plus their own event, and one would be
+lost, so the read and the write happen under a file lock (`_history_lock`)."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from slimline.errors import SlimlineError
@@ -71,6 +78,42 @@ class Event:
     forced: bool = False
     failing: list[str] | None = None
     compared_with: str | None = None  # the reference the gates were evaluated against
+
+
+def _lock_dir() -> Path:
+    """Beside a local registry store (SQLite file or directory), so every process using that
+    store shares the lock; for a tracking server, the project's `mlruns/`, which serialises
+    promotions made from this project only (MLflow offers no lock across machines)."""
+    from urllib.parse import urlparse
+
+    import mlflow
+
+    from slimline.lineage.tracking import store_dir
+
+    uri = mlflow.get_registry_uri()
+    if uri.startswith("sqlite:///"):  # sqlite:///relative.db, sqlite:////absolute.db
+        return Path(uri.removeprefix("sqlite:///")).resolve().parent
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path)
+    return store_dir()
+
+
+@contextmanager
+def _history_lock(name: str) -> Iterator[None]:
+    """One alias-history update of registered model `name` at a time."""
+    import fcntl
+    import hashlib
+
+    directory = _lock_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"alias-history-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def history(name: str, alias: str) -> list[dict[str, Any]]:
@@ -144,25 +187,27 @@ def promote(version: VersionInfo, alias: str, gates: dict[str, float], *, force:
     failing = [r.metric for r in results if not r.passed]
     if failing and not force:
         raise GateFailure(version, alias, results, reference)
-    events = history(version.name, alias)
-    event = Event("promote", alias, version.version, _current(version.name, alias),
-                  getpass.getuser(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  reason, bool(force and failing), failing or None, reference.label)
-    _record(version.name, alias, event, events)
+    with _history_lock(version.name):
+        events = history(version.name, alias)
+        event = Event("promote", alias, version.version, _current(version.name, alias),
+                      getpass.getuser(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      reason, bool(force and failing), failing or None, reference.label)
+        _record(version.name, alias, event, events)
     return event, results
 
 
 def rollback(name: str, alias: str = "production", *, reason: str | None = None) -> Event:
     """Point `alias` back at the version it had before the last promotion still in force."""
-    events = history(name, alias)
-    stack = _stack(events)
-    current = _current(name, alias)
-    if len(stack) < 2:
-        raise SlimlineError(f"{name}@{alias} has no earlier promoted version to roll back to "
-                            f"(history: {len(events)} event(s)).")
-    restored = stack[-2]
-    get_version(name, restored)  # still exists?
-    event = Event("rollback", alias, restored, current, getpass.getuser(),
-                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), reason)
-    _record(name, alias, event, events)
+    with _history_lock(name):
+        events = history(name, alias)
+        stack = _stack(events)
+        current = _current(name, alias)
+        if len(stack) < 2:
+            raise SlimlineError(f"{name}@{alias} has no earlier promoted version to roll back "
+                                f"to (history: {len(events)} event(s)).")
+        restored = stack[-2]
+        get_version(name, restored)  # still exists?
+        event = Event("rollback", alias, restored, current, getpass.getuser(),
+                      time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), reason)
+        _record(name, alias, event, events)
     return event
