@@ -144,7 +144,7 @@ STAGES = {**{name: (lambda p, w, n=name: child_prune(p, w, n)) for name in
              ("prune", "prune_activation", "prune_depth", "prune_sparse24")},
           **{f"quantize_{m}" if m != "gptq" else "quantize":
              (lambda p, w, m=m: child_quantize(p, w, m)) for m in ("gptq", "fp8", "w8a8")},
-          "eval": child_eval}
+          "eval": child_eval, "recover": child_recover}
 
 
 def _child(stage: str, parent: str, work: str) -> None:
