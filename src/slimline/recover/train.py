@@ -7,9 +7,9 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from slimline.chunked_loss import causal_lm_loss
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig
 from slimline.errors import SlimlineError
-from slimline.recover.losses import kd_loss
 
 
 def add_adapters(model, cfg: LoraRecoverConfig):
@@ -45,8 +45,10 @@ def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig, teacher=
                    autocast: torch.dtype | None = None) -> list[float]:
     """Train the adapters of `model` on random windows of `stream`; return the loss curve.
 
-    With a DistillRecoverConfig the teacher's logits (computed in inference mode, frozen, on
-    the same device) enter the loss; otherwise it is the plain next-token loss.
+    With a DistillRecoverConfig the teacher's logits (computed without gradients, frozen, on
+    the same device) enter the loss; otherwise it is the plain next-token loss. Either is
+    computed a chunk of tokens at a time when a batch's full logits would be large
+    (`slimline.chunked_loss`).
 
     Args:
         model: a peft model already on `device`.
@@ -76,13 +78,9 @@ def train_adapters(model, stream: torch.Tensor, cfg: LoraRecoverConfig, teacher=
         batch = stream[starts[:, None] + offsets].to(device)
         with torch.autocast(device.type, dtype=autocast or torch.float32,
                             enabled=autocast is not None):
-            out = model(input_ids=batch, labels=batch)
-            loss = out.loss
-            if distill:
-                with torch.inference_mode():
-                    teacher_logits = teacher(input_ids=batch).logits
-                kd = kd_loss(out.logits, teacher_logits.clone(), cfg.temperature)
-                loss = cfg.kd_weight * kd + (1 - cfg.kd_weight) * out.loss
+            lm, kd = causal_lm_loss(model, batch, teacher=teacher if distill else None,
+                                    temperature=getattr(cfg, "temperature", 1.0))
+            loss = cfg.kd_weight * kd + (1 - cfg.kd_weight) * lm if distill else lm
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
