@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig, RuntimeConfig, SkippedStage
@@ -13,19 +14,39 @@ from slimline.stages import model_stage
 STAGE = model_stage("recovered")
 
 
-def _placed(model_dir: Path, device, compute_dtype):
-    """A checkpoint on `device`, upcast to fp32 only when the compute dtype is fp32 (a CPU
-    without native bf16); otherwise in its stored dtype, computed under autocast. Returns
-    (model, tokenizer, stored dtype)."""
-    import torch
-
+def _placed(model_dir: Path, device):
+    """A checkpoint on `device` in its stored dtype (on CPU: the file's memory-mapped pages,
+    no copy). Returns (model, tokenizer, stored dtype)."""
     from slimline.checkpoint import load_checkpoint
 
-    model, tokenizer = load_checkpoint(model_dir)  # in the stored dtype
-    stored = next(model.parameters()).dtype
-    if compute_dtype == torch.float32:
-        model.float()
-    return model.to(device), tokenizer, stored
+    model, tokenizer = load_checkpoint(model_dir)
+    return model.to(device), tokenizer, next(model.parameters()).dtype
+
+
+def _activations_dominate(model, cfg: LoraRecoverConfig, compute_dtype) -> bool:
+    """Whether a batch's activations kept for the backward pass (roughly 12 hidden-size and
+    4 intermediate-size values per token and layer) outweigh the model's weights; then each
+    decoder layer is recomputed in the backward pass instead (gradient checkpointing)."""
+    c = model.config
+    per_token = 12 * c.hidden_size + 4 * getattr(c, "intermediate_size", 4 * c.hidden_size)
+    activations = (cfg.batch_size * cfg.seq_len * c.num_hidden_layers * per_token
+                   * compute_dtype.itemsize)
+    return activations > sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _merged(peft_model, stored, merge_dtype):
+    """The adapters merged into plain weights in the stored dtype, one layer at a time: each
+    base weight is cast to `merge_dtype`, merged by peft, and cast back, so no whole copy of
+    the model in another dtype ever exists."""
+    from peft.tuners.lora import LoraLayer
+
+    for module in peft_model.modules():
+        if isinstance(module, LoraLayer):
+            weight = module.get_base_layer().weight
+            weight.data = weight.data.to(merge_dtype)
+            module.merge()
+            weight.data = weight.data.to(stored)
+    return peft_model.unload()
 
 
 def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecoverConfig,
@@ -36,26 +57,35 @@ def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecover
     from slimline.checkpoint import token_stream
     from slimline.recover.mask import apply_masks, sparsity_masks
     from slimline.recover.train import add_adapters, train_adapters
+    from slimline.recover.upcast import computing_in
 
     device, compute_dtype = rt.resolve()
-    model, tokenizer, stored = _placed(parent, device, compute_dtype)
+    model, tokenizer, stored = _placed(parent, device)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     masks = sparsity_masks(model)  # a 2:4 sparse parent's zeros (none for a dense one)
     teacher = None
     if isinstance(cfg, DistillRecoverConfig):
-        teacher, _, _ = _placed(teacher_dir, device, compute_dtype)
+        teacher, _, _ = _placed(teacher_dir, device)
         teacher.requires_grad_(False)
     use_cache = model.config.use_cache
-    if device.type == "cuda":  # activations, not weights, dominate a long-sequence batch
+    if device.type == "cuda" or _activations_dominate(model, cfg, compute_dtype):
         model.config.use_cache = False
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()  # peft: frozen embeddings, checkpointed blocks
     peft_model = add_adapters(model, cfg)  # only the adapters train
-    autocast = None if compute_dtype == torch.float32 else compute_dtype
-    losses = train_adapters(peft_model, token_stream(tokenizer, texts), cfg, teacher=teacher,
-                            device=device, autocast=autocast)
+    # fp32 maths over bf16 weights (a CPU without native bf16): upcast per matmul, no fp32
+    # copy of the model; lower precision on a GPU or a bf16 CPU: autocast.
+    upcast = compute_dtype == torch.float32
+    autocast = None if upcast else compute_dtype
+    with ExitStack() as stack:
+        for m in (peft_model, teacher) if upcast else ():
+            if m is not None:
+                stack.enter_context(computing_in(m, compute_dtype))
+        losses = train_adapters(peft_model, token_stream(tokenizer, texts), cfg,
+                                teacher=teacher, device=device, autocast=autocast)
     del teacher
-    merged = peft_model.merge_and_unload().to("cpu", stored)  # back to the stored dtype
+    # Merged where it trained: in fp32 when upcast, else in the stored dtype.
+    merged = _merged(peft_model, stored, torch.float32 if upcast else stored).to("cpu")
     apply_masks(merged, masks)  # the dense LoRA delta must not fill the pruned weights
     assert {k: tuple(v.shape) for k, v in merged.state_dict().items()} == shapes
     merged.config.use_cache = use_cache
