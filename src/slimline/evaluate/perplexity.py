@@ -1,7 +1,8 @@
 """Held-out perplexity: the sensitive number for compression, computed in plain torch.
 
 Documents are tokenized as BOS + text + EOS, concatenated and cut into non-overlapping
-windows of `seq_len`; every token after a window's first is scored once.
+windows of `seq_len`; every token after a window's first is scored once. A batch's logits
+are computed a chunk of tokens at a time when the vocabulary makes them large.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from slimline.checkpoint import token_stream, windows
+from slimline.chunked_loss import next_token_nll
 
 
 @torch.inference_mode()
@@ -33,10 +35,7 @@ def perplexity(model, tokenizer, texts: Sequence[str], *, seq_len: int, batch_si
         batch = chunks[start:start + batch_size]
         width = min(len(w) for w in batch)
         x = torch.stack([w[:width] for w in batch]).to(device)
-        logits = model(input_ids=x).logits[:, :-1].float()
-        nll = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum")
-        nll_sum += nll.item()
+        nll_sum += next_token_nll(model, x).item()  # full logits only when they are small
         scored += x[:, 1:].numel()
     mean_nll = nll_sum / scored
     # Bytes in proportion to the tokens scored, so a max_tokens limit keeps units honest.
