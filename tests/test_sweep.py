@@ -64,10 +64,6 @@ def _interrupted_sweep(project: Path) -> None:
 
 
 @pytest.mark.slow
-# Every check below passed on one sweep's project (its pytest run hit a 40-minute timeout at
-# load average 15 and the last checks were run by hand on the same project); remove this
-# skip once `pytest tests/test_sweep.py` passes as one run.
-@pytest.mark.skip(reason="not yet passed as one run; see issue 16's note")
 def test_sweep_resumes_registers_each_point_once_and_crowns_the_smallest_passing(
         small_pipeline, tmp_path):
     project = copy_project(small_pipeline[0], tmp_path / "proj")
