@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 # xdist (scripts/test.sh runs two workers) they run in one worker, so the session fixture is
 # built once.
 PIPELINE_GROUP = "small_pipeline"
-SHARES_PIPELINE = frozenset({"tests/test_e2e.py", "tests/integrity/test_pipeline.py"})
+SHARES_PIPELINE = frozenset({"tests/test_e2e.py", "tests/integrity/test_pipeline.py",
+                             "tests/faults/test_killed_stage.py",
+                             "tests/faults/test_tracking_server.py", "tests/test_sweep.py"})
 
 # No test may reach a hub or send telemetry.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
