@@ -232,7 +232,7 @@ def write_report(rows: list[dict], out: Path, note: str = "") -> None:
     lines += ["", "Fitted growth exponents k (cost ∝ params^k):", ""]
     lines += [f"- {s}: " + ", ".join(f"{label} k = {f[key]:.2f}" for key, label in (
         ("seconds", "wall time"), ("cpu_seconds", "CPU time"), ("peak_rss_bytes", "peak RSS"))
-        if f[key] is not None) for s, f in fits.items()]
+        if f[key] is not None) for s, f in fits.items() if f["seconds"] is not None]
     lines += [f"\n{r['model']} {r['stage']}: {r['note']}" for r in rows if r.get("note")]
     (out / "scale.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
