@@ -102,18 +102,13 @@ def _lock_dir() -> Path:
 @contextmanager
 def _history_lock(name: str) -> Iterator[None]:
     """One alias-history update of registered model `name` at a time."""
-    import fcntl
     import hashlib
 
-    directory = _lock_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"alias-history-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    from slimline._atomic import file_lock
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    with file_lock(_lock_dir() / f"alias-history-{digest}.lock"):
+        yield
 
 
 def history(name: str, alias: str) -> list[dict[str, Any]]:

@@ -85,18 +85,11 @@ def _register_lock(root: Path) -> Iterator[None]:
     """One registration at a time per store: queued experiments (`slimline sweep -j N`)
     register in parallel, and two that made the same artifact must find one version, not
     create two (find-by-digest then create is not atomic)."""
-    import fcntl
-
+    from slimline._atomic import file_lock
     from slimline.lineage.tracking import store_dir
 
-    path = store_dir(root) / "register.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(store_dir(root) / "register.lock"):
+        yield
 
 
 def register_workspace(root: Path, *, model_name: str | None = None,
