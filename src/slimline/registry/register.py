@@ -209,8 +209,7 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
                 _adopt(client, version)
                 version, adopted = get_version(model_name, version.version), True
         else:
-            location = artifact_location(directory, root)
-            md5 = dvc_md5(root, f"artifacts/{stage}")
+            location, md5 = artifact_location(directory, root), dvc_md5(root, f"artifacts/{stage}")
             logged = logged_model_for(directory, meta, experiment_id=experiment_id, root=root)
             if md5:
                 client.set_logged_model_tags(logged.model_id, {DVC_MD5: md5})
@@ -243,11 +242,13 @@ def register_pipeline(root: Path, model_name: str, experiment: str,
         # The description names the version, so it is written once the version exists; a
         # version left without one (its register stage was killed in between) gets it here.
         if created or not client.get_model_version(model_name, version.version).description:
+            if not created:  # the version's own location and DVC hash, read once here
+                location, md5 = artifact_location(directory, root), dvc_md5(root,
+                                                                             f"artifacts/{stage}")
             client.update_model_version(
                 model_name, version.version,
                 description=_description(meta, [*chain, version.label], parent, skipped,
-                                         artifact_location(directory, root),
-                                         dvc_md5(root, f"artifacts/{stage}"), version.ref,
+                                         location, md5, version.ref,
                                          base, exp, not move))
         if move:
             client.set_registered_model_alias(model_name, stage, version.version)
