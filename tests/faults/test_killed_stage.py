@@ -60,10 +60,21 @@ def _version_count(project: Path) -> int:
 
 
 def _stage_process(repro: psutil.Process, stage: str) -> psutil.Process | None:
+    """The Python process running `stage`, as the out-of-memory killer would pick it: not
+    the `sh -c` DVC may start it through (dash, /bin/sh when SHELL is unset, does not exec
+    its command; killing the shell would orphan the stage and let it finish)."""
+    matches = []
     for child in repro.children(recursive=True):
         try:
             if f"pipelines/{stage}.py" in " ".join(child.cmdline()):
-                return child
+                matches.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    pids = {m.pid for m in matches}
+    for m in matches:
+        try:
+            if not any(c.pid in pids for c in m.children(recursive=True)):
+                return m
         except psutil.NoSuchProcess:
             continue
     return None
