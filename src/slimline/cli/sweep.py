@@ -4,6 +4,9 @@ passes every gate becomes the candidate."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -58,10 +61,16 @@ def run(args: argparse.Namespace) -> None:
     jobs = args.jobs or int(defaults.get("jobs", 2))
     if jobs < 1:
         raise SlimlineError("--jobs must be at least 1.")
+    # A sweep waits for hours: `kill -USR1 PID` prints where it is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         run_sweep(root, overrides, jobs=jobs,
                   alias=args.alias or defaults.get("alias", "candidate"), poll_s=args.poll)
     except KeyboardInterrupt:
         print("\ninterrupted: points already queued keep running on DVC's queue (`dvc queue "
-              "status`); run the same `slimline sweep` again to continue.", file=sys.stderr)
-        sys.exit(130)
+              "status`); run the same `slimline sweep` again to continue.", file=sys.stderr,
+              flush=True)
+        sys.stdout.flush()
+        # The points belong to DVC's workers and the sweep run is closed: nothing is left
+        # to finish, so exit now rather than wait on library threads and exit hooks.
+        os._exit(130)

@@ -102,86 +102,91 @@ def run_sweep(root: Path, overrides: Sequence[str], *, jobs: int = 2,
         "points": str(len(points)), "baseline": base})
     echo(f"sweep {sweep_id}: {len(points)} point(s) from {base[:7]}, MLflow run {run_id}")
 
-    outcomes: dict[str, Outcome] = {}
-    failed: dict[str, str] = {}
-    progress = _Progress(sweep_id, len(points), echo)
+    try:
+        outcomes: dict[str, Outcome] = {}
+        failed: dict[str, str] = {}
+        progress = _Progress(sweep_id, len(points), echo)
 
-    def look() -> dict[str, str]:
-        """Collect what finished; return the live status of the others."""
-        refs = queue.finished(root, base)
-        status = queue.queue_status(root)
-        for point in points:
-            if point.name in refs and point.name not in outcomes:
-                judged = _outcome(root, point, refs[point.name], registry.model_name, gates)
-                if judged is None:
-                    failed[point.name] = "finished without registry.json"
-                else:
-                    outcomes[point.name] = judged
-                    failed.pop(point.name, None)
-        record.adopt_runs(client, experiment_id, run_id, sweep_id, names)
-        live = {n: status[n] for n in names if n not in outcomes and n in status}
-        best = winner(list(outcomes.values()))[0]
-        progress.show(len(outcomes), sum(s == "Running" for s in live.values()),
-                      sum(s == "Queued" for s in live.values()), best)
-        return live
+        def look() -> dict[str, str]:
+            """Collect what finished; return the live status of the others."""
+            refs = queue.finished(root, base)
+            status = queue.queue_status(root)
+            for point in points:
+                if point.name in refs and point.name not in outcomes:
+                    judged = _outcome(root, point, refs[point.name], registry.model_name, gates)
+                    if judged is None:
+                        failed[point.name] = "finished without registry.json"
+                    else:
+                        outcomes[point.name] = judged
+                        failed.pop(point.name, None)
+            record.adopt_runs(client, experiment_id, run_id, sweep_id, names)
+            live = {n: status[n] for n in names if n not in outcomes and n in status}
+            best = winner(list(outcomes.values()))[0]
+            progress.show(len(outcomes), sum(s == "Running" for s in live.values()),
+                          sum(s == "Queued" for s in live.values()), best)
+            return live
 
-    def wait(wanted: list[str]) -> None:
-        """Start up to `jobs` workers for `wanted` and wait until none is queued or running."""
-        workers = min(jobs, len(wanted))
-        queue.start(root, workers)
-        kicked = time.monotonic()
-        while True:
-            live = look()
-            open_ = [n for n in wanted if n not in outcomes and live.get(n) in
-                     ("Queued", "Running")]
-            if not open_:
-                break
-            running = sum(live.get(n) == "Running" for n in open_)
-            if running < min(workers, len(open_)) and time.monotonic() - kicked > KICK_S:
-                # DVC may count a worker that was just exiting (idle workers stop after
-                # 10 s) and start none in its place: start the missing ones again.
-                queue.start(root, workers)
-                kicked = time.monotonic()
-            time.sleep(poll_s)
-        for name in wanted:
-            if name not in outcomes and name not in failed:
-                failed[name] = queue.logs(root, name)
-                echo(f"point {name} failed:\n{failed[name]}")
+        def wait(wanted: list[str]) -> None:
+            """Start up to `jobs` workers for `wanted` and wait until none is queued or running."""
+            workers = min(jobs, len(wanted))
+            queue.start(root, workers)
+            kicked = time.monotonic()
+            while True:
+                live = look()
+                open_ = [n for n in wanted if n not in outcomes and live.get(n) in
+                         ("Queued", "Running")]
+                if not open_:
+                    break
+                running = sum(live.get(n) == "Running" for n in open_)
+                if running < min(workers, len(open_)) and time.monotonic() - kicked > KICK_S:
+                    # DVC may count a worker that was just exiting (idle workers stop after
+                    # 10 s) and start none in its place: start the missing ones again.
+                    queue.start(root, workers)
+                    kicked = time.monotonic()
+                time.sleep(poll_s)
+            for name in wanted:
+                if name not in outcomes and name not in failed:
+                    failed[name] = queue.logs(root, name)
+                    echo(f"point {name} failed:\n{failed[name]}")
 
-    live = look()
-    inflight = [n for n, s in live.items() if s in ("Queued", "Running")]
-    if inflight:  # an interrupted sweep's points still on the queue
-        echo(f"waiting for {len(inflight)} point(s) already queued")
-        wait(inflight)
-    pending = [p for p in points if p.name not in outcomes and p.name not in inflight]
-    queue.remove(root, [p.name for p in pending if live.get(p.name) == "Failed"])
-    ran: list[str] = []
-    done = [p for p in points if p.name in outcomes]
-    plan = waves(pending, done, queue.built_stages(root, LEVEL_STAGES) if pending else 0)
-    for i, wave in enumerate(plan, 1):
-        echo(f"wave {i}/{len(plan)}: " + ", ".join(p.name for p in wave))
-        for point in wave:
-            queue.enqueue(root, point)
-        ran += [p.name for p in wave]
-        wait([p.name for p in wave])
+        live = look()
+        inflight = [n for n, s in live.items() if s in ("Queued", "Running")]
+        if inflight:  # an interrupted sweep's points still on the queue
+            echo(f"waiting for {len(inflight)} point(s) already queued")
+            wait(inflight)
+        pending = [p for p in points if p.name not in outcomes and p.name not in inflight]
+        queue.remove(root, [p.name for p in pending if live.get(p.name) == "Failed"])
+        ran: list[str] = []
+        done = [p for p in points if p.name in outcomes]
+        plan = waves(pending, done, queue.built_stages(root, LEVEL_STAGES) if pending else 0)
+        for i, wave in enumerate(plan, 1):
+            echo(f"wave {i}/{len(plan)}: " + ", ".join(p.name for p in wave))
+            for point in wave:
+                queue.enqueue(root, point)
+            ran += [p.name for p in wave]
+            wait([p.name for p in wave])
 
-    judged = list(outcomes.values())
-    mark_pareto(judged, sorted(gates))
-    best, runner = winner(judged)
-    verdict = Verdict(sweep_id, registry.model_name, gates, by_size(judged), best, runner,
-                      None if best else closest_failure(judged),
-                      [n for n in names if n not in outcomes])
-    if best is not None:
-        record.crown(client, registry.model_name, alias, best, runner, sweep_id,
-                     len(judged), sum(o.passed for o in judged))
-    wall = time.perf_counter() - start
-    files = write(verdict, root, [f"Ran {len(ran)} point(s) in {wall:.0f} s "
-                                  f"(`-j {jobs}`); sweep run {run_id}."])
-    record.finish_run(client, run_id, files, {
-        "points": len(judged), "passing": sum(o.passed for o in judged),
-        "points_run": len(ran), "wall_time_s": wall,
-        **({"winner_size_bytes": best.size_bytes} if best else {})},
-        {f"{record.SWEEP}_winner": best.name if best else "",
-         f"{record.SWEEP}_winner_version": best.version if best else ""})
-    echo(verdict.summary())
-    return SweepResult(verdict, files, ran, wall)
+        judged = list(outcomes.values())
+        mark_pareto(judged, sorted(gates))
+        best, runner = winner(judged)
+        verdict = Verdict(sweep_id, registry.model_name, gates, by_size(judged), best, runner,
+                          None if best else closest_failure(judged),
+                          [n for n in names if n not in outcomes])
+        if best is not None:
+            record.crown(client, registry.model_name, alias, best, runner, sweep_id,
+                         len(judged), sum(o.passed for o in judged))
+        wall = time.perf_counter() - start
+        files = write(verdict, root, [f"Ran {len(ran)} point(s) in {wall:.0f} s "
+                                      f"(`-j {jobs}`); sweep run {run_id}."])
+        record.finish_run(client, run_id, files, {
+            "points": len(judged), "passing": sum(o.passed for o in judged),
+            "points_run": len(ran), "wall_time_s": wall,
+            **({"winner_size_bytes": best.size_bytes} if best else {})},
+            {f"{record.SWEEP}_winner": best.name if best else "",
+             f"{record.SWEEP}_winner_version": best.version if best else ""})
+        echo(verdict.summary())
+        return SweepResult(verdict, files, ran, wall)
+    except KeyboardInterrupt:
+        # Queued points run on in DVC's workers; a resumed sweep sets its run RUNNING again.
+        client.set_terminated(run_id, "KILLED")
+        raise
