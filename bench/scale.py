@@ -2,13 +2,16 @@
 
 Usage: python bench/scale.py [--models llama-10m,llama-100m,qwen2.5-0.5b] [--stages prune]
        (stages: the keys of STAGES: prune, prune_activation, prune_depth,
-       prune_sparse24, quantize (gptq), quantize_fp8, quantize_w8a8, eval)
-       [--workdir DIR] [--keep]
+       prune_sparse24, quantize (gptq), quantize_fp8, quantize_w8a8, recover, eval)
+       [--workdir DIR] [--keep] [--results DIR]
+       GPU leg: bench/gpu.sh (llama3-8b, a Llama-3-8B-shaped model, on one CUDA GPU).
 Builds bf16 checkpoints from transformers configs (no weights can be downloaded), runs each
 stage's library function on each in a fresh subprocess (so peak RSS is that stage's alone),
 and writes bench/results/scale.{json,md,png} with wall time and peak RSS against parameter
-count and weight bytes, plus fitted growth exponents (cost ∝ params^k). Stages are entries of
-`STAGES`: recover, quantize and eval can be added as further child functions.
+count and weight bytes (and peak GPU memory where a stage used a GPU), plus fitted growth
+exponents (cost ∝ params^k). Stages are entries of `STAGES`. Each run's output directory is
+removed once measured (`--keep` keeps them), except the default prune's, kept as `pruned`
+next to the base: the recover stage starts from it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +41,13 @@ MODELS = {
                                    num_key_value_heads=2, tie_word_embeddings=True,
                                    max_position_embeddings=32768, rope_theta=1000000.0,
                                    rms_norm_eps=1e-6)),
+    # meta-llama/Meta-Llama-3-8B's config.json: for a GPU (16 GB of bf16 weights).
+    "llama3-8b": ("llama", dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                                num_hidden_layers=32, num_attention_heads=32,
+                                num_key_value_heads=8, max_position_embeddings=8192,
+                                rope_theta=500000.0, rms_norm_eps=1e-5)),
 }
+CPU_MODELS = ("llama-10m", "llama-100m", "qwen2.5-0.5b")  # the default: what 2 cores can run
 TOKENIZER_VOCAB = 4096  # a byte-level BPE trained on the corpus; ids stay below every vocab
 
 
@@ -56,7 +66,9 @@ def build_checkpoint(name: str, out: Path) -> None:
         **{"max_position_embeddings": 4096, **overrides},
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    # Random initialisation of 8 B parameters takes minutes on a CPU and seconds on a GPU.
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     seal_artifact(out, stage="base", parent_digest=None, params={"bench": name}, metrics={},
@@ -79,12 +91,15 @@ def child_prune(parent: Path, work: Path, stage: str = "prune") -> dict:
     from slimline.prune.build import prune_checkpoint
 
     texts = list(build_corpus().train[:256])  # as many documents as the default split
+    target = work / "pruned"
+    if stage == "prune" and not (parent.parent / "pruned" / "slimline.json").exists():
+        target = parent.parent / "pruned"  # kept: child_recover starts from it
     start = time.perf_counter()
-    result = prune_checkpoint(parent, work / "pruned", _prune_configs()[stage], texts=texts)
+    result = prune_checkpoint(parent, target, _prune_configs()[stage], texts=texts)
     out = {"seconds": time.perf_counter() - start,
            **{k: result.metrics[k] for k in ("importance_seconds", "importance_tokens_per_s",
                                              "params_removed_share") if k in result.metrics}}
-    meta = json.loads((work / "pruned" / "slimline.json").read_text())
+    meta = json.loads((target / "slimline.json").read_text())
     return {**out, "device": meta["inputs"]["device"],
             "compute_dtype": meta["inputs"]["compute_dtype"]}
 
@@ -156,6 +171,10 @@ def _child(stage: str, parent: str, work: str) -> None:
     record["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     # ru_maxrss is the high-water mark of this process's resident set, in KiB on Linux.
     record["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        record["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
+        record["gpu"] = torch.cuda.get_device_name()
     print("RESULT " + json.dumps(record))
 
 
@@ -166,7 +185,8 @@ def _weights(directory: Path) -> tuple[int, int]:
     return count_parameters(directory), size
 
 
-def run(models: list[str], stages: list[str], workdir: Path) -> list[dict]:
+def run(models: list[str], stages: list[str], workdir: Path, keep: bool = False
+        ) -> list[dict]:
     rows = []
     for name in models:
         ckpt = workdir / name / "base"
@@ -181,14 +201,18 @@ def run(models: list[str], stages: list[str], workdir: Path) -> list[dict]:
                                    str(work)], capture_output=True, text=True,
                                   env={**os.environ, "TQDM_DISABLE": "1"})
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if not keep:
+                shutil.rmtree(work, ignore_errors=True)  # an 8 B run's outputs fill a disk
             if proc.returncode or not lines:
                 sys.exit(f"{name} {stage} failed:\n{proc.stderr[-3000:]}")
             rec = json.loads(lines[-1][7:])
             rows.append({"model": name, "stage": stage, "arch": MODELS[name][0],
                          "num_parameters": params, "weight_bytes": size, **rec,
                          "rss_over_weights": rec["peak_rss_bytes"] / size})
+            gpu = (f", peak GPU {rec['peak_gpu_bytes'] / 1e9:.2f} GB"
+                   if "peak_gpu_bytes" in rec else "")
             print(f"  {rec['seconds']:.1f} s, peak RSS {rec['peak_rss_bytes'] / 1e9:.2f} GB "
-                  f"= {rows[-1]['rss_over_weights']:.2f}x weights", flush=True)
+                  f"= {rows[-1]['rss_over_weights']:.2f}x weights{gpu}", flush=True)
     return rows
 
 
@@ -204,8 +228,10 @@ def _exponent(rows: list[dict], key: str) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def write_report(rows: list[dict], out: Path, note: str = "") -> None:
-    """scale.json (raw rows and exponents), scale.md (table) and scale.png (log-log plot)."""
+def write_report(rows: list[dict], out: Path, note: str = "", cpus: int | None = None
+                 ) -> None:
+    """scale.json (raw rows and exponents), scale.md (table) and scale.png (log-log plot);
+    `cpus`: the measuring machine's (default: this one's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,19 +242,22 @@ def write_report(rows: list[dict], out: Path, note: str = "") -> None:
     stages = sorted({r["stage"] for r in rows})
     fits = {s: {k: _exponent([r for r in rows if r["stage"] == s], k)
                 for k in ("seconds", "cpu_seconds", "peak_rss_bytes")} for s in stages}
+    cpus = cpus or os.cpu_count()
     (out / "scale.json").write_text(json.dumps({"rows": rows, "exponents": fits, "note": note,
-                                                "cpus": os.cpu_count()}, indent=2) + "\n")
+                                                "cpus": cpus}, indent=2) + "\n")
     lines = ["# Stage cost against model size", "",
              "Randomly initialised bf16 checkpoints, default stage params, one fresh process per "
-             f"run, {os.cpu_count()} CPUs. Written by `bench/scale.py`. {note}".rstrip(), "",
+             f"run, {cpus} CPUs. Written by `bench/scale.py`. {note}".rstrip(), "",
              "| model | stage | params | weights | wall time | CPU time | peak RSS | "
-             "RSS / weights | device, compute dtype |", "|---|---|---|---|---|---|---|---|---|"]
+             "RSS / weights | peak GPU | device, compute dtype |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        gpu = f"{r['peak_gpu_bytes'] / 1e9:.2f} GB" if "peak_gpu_bytes" in r else "—"
         lines.append(f"| {r['model']} | {r['stage']} | {r['num_parameters'] / 1e6:.1f} M | "
                      f"{r['weight_bytes'] / 1e9:.3f} GB | {r['seconds']:.1f} s | "
                      f"{r.get('cpu_seconds', float('nan')):.0f} s | "
                      f"{r['peak_rss_bytes'] / 1e9:.2f} GB | {r['rss_over_weights']:.2f}× | "
-                     f"{r['device']}, {r['compute_dtype']} |")
+                     f"{gpu} | {r['device']}, {r['compute_dtype']} |")
     lines += ["", "Fitted growth exponents k (cost ∝ params^k):", ""]
     lines += [f"- {s}: " + ", ".join(f"{label} k = {f[key]:.2f}" for key, label in (
         ("seconds", "wall time"), ("cpu_seconds", "CPU time"), ("peak_rss_bytes", "peak RSS"))
@@ -263,30 +292,45 @@ def write_report(rows: list[dict], out: Path, note: str = "") -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--models", default=",".join(CPU_MODELS))
     ap.add_argument("--stages", default="prune")
     ap.add_argument("--workdir", type=Path, help="where checkpoints go (default: a temp dir)")
     ap.add_argument("--note", default="", help="measurement conditions, for the report")
+    ap.add_argument("--keep", action="store_true", help="keep each run's output directory")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build the models' checkpoints in --workdir and stop")
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="where scale.{json,md,png} go (bench/results; the GPU leg its own)")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite scale.md/png from scale.json without running anything")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(*args.child)
-    if args.report_only:
-        return write_report(json.loads((RESULTS / "scale.json").read_text())["rows"], RESULTS,
-                            args.note)
+    if args.report_only:  # the recorded note and CPU count stay unless --note is given
+        recorded = json.loads((args.results / "scale.json").read_text())
+        return write_report(recorded["rows"], args.results, args.note or recorded.get("note", ""),
+                            recorded.get("cpus"))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="slimline-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = run(args.models.split(","), args.stages.split(","), workdir)
-    # Runs of other models or stages recorded earlier stay in the report.
-    done = {(r["model"], r["stage"]) for r in rows}
-    old = RESULTS / "scale.json"
-    kept = [r for r in json.loads(old.read_text())["rows"]
-            if (r["model"], r["stage"]) not in done] if old.exists() else []
-    order = list(MODELS)
-    write_report(sorted(kept + rows, key=lambda r: (r["stage"], order.index(r["model"]))),
-                 RESULTS, args.note)
+    if args.build_only:
+        for name in args.models.split(","):
+            if not (workdir / name / "base" / "slimline.json").exists():
+                build_checkpoint(name, workdir / name / "base")
+        return None
+    rows = run(args.models.split(","), args.stages.split(","), workdir, args.keep)
+    from slimline._atomic import file_lock
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    with file_lock(args.results / ".scale.lock"):  # bench/gpu.sh may run two stages at once
+        # Runs of other models or stages recorded earlier stay in the report.
+        done = {(r["model"], r["stage"]) for r in rows}
+        old = args.results / "scale.json"
+        kept = [r for r in json.loads(old.read_text())["rows"]
+                if (r["model"], r["stage"]) not in done] if old.exists() else []
+        order = list(MODELS)
+        write_report(sorted(kept + rows, key=lambda r: (r["stage"], order.index(r["model"]))),
+                     args.results, args.note)
 
 
 if __name__ == "__main__":
