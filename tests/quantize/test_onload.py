@@ -37,3 +37,24 @@ def test_onload_to_steers_llm_compressor_and_restores(device):
         assert sequential.get_main_device() == torch.device(device)
         assert datafree.get_main_device() == torch.device(device)
     assert (sequential.get_main_device, datafree.get_main_device) == before
+
+
+def test_calibrating_in_upcasts_a_bf16_model_only_on_a_cpu_computing_fp32():
+    from slimline.quantize._onload import calibrating_in
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 4)).to(torch.bfloat16)
+    before = [p.detach().clone() for p in model.parameters()]
+    with calibrating_in(model, torch.device("cpu"), torch.float32) as used:
+        assert used == torch.float32
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+        model[0].weight.data[0, 0] = 0.5  # what calibration writes back
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}  # stored as it came
+    assert model[0].weight[0, 0].item() == 0.5
+    for p, b in zip(list(model.parameters())[1:], before[1:], strict=True):
+        assert torch.equal(p, b)  # bf16 → fp32 → bf16 is exact
+    # Computing in the stored dtype, or onloading to a GPU: nothing is cast.
+    for device, compute in (("cpu", torch.bfloat16), ("cuda", torch.float32)):
+        with calibrating_in(model, torch.device(device), compute) as used:
+            assert used == torch.bfloat16
+            assert {p.dtype for p in model.parameters()} == {torch.bfloat16}

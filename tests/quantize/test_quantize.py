@@ -108,3 +108,32 @@ def test_awq_pin_memory_workaround_is_narrow():
         if applied:
             assert IntermediatesCache.pin_memory is not original
     assert IntermediatesCache.pin_memory is original
+
+
+def test_a_bf16_checkpoint_calibrates_in_fp32_on_a_cpu_and_stays_bf16(tmp_path,
+                                                                       trained_checkpoint):
+    """A CPU without native bf16 computes GPTQ in fp32 (runtime.dtype auto there), and the
+    checkpoint comes out as the bf16 path stores it: bf16 scales and unquantized weights,
+    4-bit integers whose dequantization is the reloaded weight."""
+    from slimline.config import RuntimeConfig
+
+    model, tok = load_checkpoint(trained_checkpoint)
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    tok.save_pretrained(tmp_path / "bf16")
+    ArtifactMetadata(stage="recovered", digest="b" * 64, parent_digest=None,
+                     params={}).write(tmp_path / "bf16")
+    cfg = QuantizeConfig(method="gptq", **CFG)
+    runs = {}
+    for dtype in ("float32", "bfloat16"):
+        out = tmp_path / dtype
+        quantize_checkpoint(tmp_path / "bf16", out, cfg, texts=TEXTS,
+                            runtime=RuntimeConfig(device="cpu", dtype=dtype))
+        assert ArtifactMetadata.read(out).inputs["compute_dtype"] == dtype
+        with safe_open(out / "model.safetensors", "pt") as st:
+            for name in ("model.layers.0.mlp.down_proj.weight_scale",
+                         "model.embed_tokens.weight"):
+                assert st.get_tensor(name).dtype == torch.bfloat16, (dtype, name)
+        runs[dtype] = heldout_loss(out)
+    # Same method and data, other arithmetic: the two agree closely.
+    assert runs["float32"] == pytest.approx(runs["bfloat16"], abs=0.05), runs
+    assert runs["float32"] < heldout_loss(tmp_path / "bf16") * 1.10 + 0.05

@@ -58,7 +58,8 @@ def modifier(cfg):
 
 
 def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
-             device: torch.device) -> tuple[list[str], str]:
+             device: torch.device, compute: torch.dtype | None = None
+             ) -> tuple[list[str], str, torch.dtype]:
     """Make `model` (on the CPU, in its stored dtype) 2:4 sparse in place.
 
     Args:
@@ -67,15 +68,18 @@ def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
         texts: calibration documents.
         cfg: the `prune` section (`Sparse24PruneConfig`).
         device: where each decoder layer is onloaded to calibrate.
+        compute: the runtime's compute dtype (`quantize._onload.calibrating_in`: fp32 on a
+            CPU without native bf16); default: the stored dtype.
 
     Returns:
-        (the names of the 2:4 sparse linear layers, the digest of the calibration token ids).
+        (the names of the 2:4 sparse linear layers, the digest of the calibration token ids,
+        the dtype calibration ran in).
     """
     from datasets import Dataset
     from llmcompressor import oneshot
 
     from slimline.quantize._compat import cpu_safe_awq
-    from slimline.quantize._onload import onload_to, plan_onload
+    from slimline.quantize._onload import calibrating_in, onload_to, plan_onload
     from slimline.quantize.calibration import calibration_samples, token_digest
 
     samples = calibration_samples(tokenizer, texts, num_samples=cfg.num_samples,
@@ -85,11 +89,13 @@ def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
     plan = plan_onload(True, device, list(model._no_split_modules or []))
     # The sequential pipeline's activation cache pins memory, which fails on a CPU-only
     # torch; the quantize stage's workaround applies to every calibrated modifier.
-    with cpu_safe_awq(), onload_to(plan.onload_device):
+    stored = next(model.parameters()).dtype
+    with cpu_safe_awq(), onload_to(plan.onload_device), \
+            calibrating_in(model, plan.onload_device, compute or stored) as used:
         oneshot(model=model, recipe=modifier(cfg), dataset=data,
                 num_calibration_samples=len(samples), max_seq_length=cfg.seq_len,
                 shuffle_calibration_samples=False, **plan.oneshot_kwargs())
-    return sparse_layers(model), token_digest(samples)
+    return sparse_layers(model), token_digest(samples), used
 
 
 def write_sparse24(parent: Path, tmp: Path, cfg, texts: list[str],
@@ -99,19 +105,19 @@ def write_sparse24(parent: Path, tmp: Path, cfg, texts: list[str],
 
     Returns:
         (metrics, inputs): `sparse_layers` and the share of linear weights that are zero;
-        the runtime (the onload device and the stored dtype llm-compressor computes in) and
-        the calibration digest.
+        the runtime (the onload device and the dtype llm-compressor computed in) and the
+        calibration digest.
     """
     from slimline import runtime
     from slimline.checkpoint import load_checkpoint
 
-    device, _ = rt.resolve()
+    device, compute = rt.resolve()
     model, tokenizer = load_checkpoint(parent)  # on CPU; layers are onloaded one at a time
-    stored = next(model.parameters()).dtype
-    names, digest = sparsify(model, tokenizer, texts, cfg, device=device)
+    names, digest, used = sparsify(model, tokenizer, texts, cfg, device=device,
+                                   compute=compute)
     linear = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
     zeros = sum(int((w == 0).sum()) for w in linear) / sum(w.numel() for w in linear)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     return ({"sparse_layers": float(len(names)), "linear_weights_zero_share": zeros},
-            {**runtime.record(device, stored), "calibration_tokens": digest})
+            {**runtime.record(device, used), "calibration_tokens": digest})

@@ -23,9 +23,9 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
     from slimline import runtime
     from slimline.checkpoint import load_checkpoint
     from slimline.quantize._compat import cpu_safe_awq
-    from slimline.quantize._onload import onload_to, plan_onload
+    from slimline.quantize._onload import calibrating_in, onload_to, plan_onload
 
-    device, _ = rt.resolve()
+    device, compute = rt.resolve()
     model, tokenizer = load_checkpoint(parent)  # on CPU, in its stored dtype
     method = method_for(cfg)
     method.check(model, cfg)  # before any calibration
@@ -41,14 +41,18 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
                   "num_calibration_samples": len(samples), "max_seq_length": cfg.seq_len,
                   "shuffle_calibration_samples": False}
     torch.manual_seed(cfg.seed)
-    # llm-compressor computes in the weights' stored dtype (GPTQ's Hessian in fp32), so
-    # runtime.dtype does not apply here; what was used is recorded.
+    # llm-compressor computes in the weights' dtype (GPTQ's Hessian in fp32): a calibrated
+    # method on a CPU without native bf16 calibrates an fp32 model, stored back in its dtype.
+    # Data-free methods only read the weights, in their stored dtype. What was used is
+    # recorded.
     stored = next(model.parameters()).dtype
-    with cpu_safe_awq(), onload_to(plan.onload_device):
+    with cpu_safe_awq(), onload_to(plan.onload_device), \
+            calibrating_in(model, plan.onload_device,
+                           compute if calibrated else stored) as used:
         oneshot(model=model, recipe=method.modifiers(cfg), **plan.oneshot_kwargs(), **kwargs)
     model.save_pretrained(tmp, save_compressed=True)
     tokenizer.save_pretrained(tmp)
-    return digest, runtime.record(plan.onload_device, stored)
+    return digest, runtime.record(plan.onload_device, used)
 
 
 def quantize_checkpoint(parent: Path, out_dir: Path, cfg: QuantizeConfig | SkippedStage, *,
