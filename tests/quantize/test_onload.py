@@ -39,22 +39,42 @@ def test_onload_to_steers_llm_compressor_and_restores(device):
     assert (sequential.get_main_device, datafree.get_main_device) == before
 
 
-def test_calibrating_in_upcasts_a_bf16_model_only_on_a_cpu_computing_fp32():
+
+class Block(torch.nn.Module):  # a stand-in decoder layer
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(8, 8)
+
+    def forward(self, x, scale=None):
+        return self.linear(x) * (1 if scale is None else scale)
+
+
+def test_calibrating_in_runs_each_layer_in_fp32_only_on_a_cpu_computing_fp32():
     from slimline.quantize._onload import calibrating_in
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 4)).to(torch.bfloat16)
+    model = torch.nn.Sequential(Block(), Block()).to(torch.bfloat16)
     before = [p.detach().clone() for p in model.parameters()]
-    with calibrating_in(model, torch.device("cpu"), torch.float32) as used:
+    seen = []  # what a calibration hook on a linear layer sees
+    model[0].linear.register_forward_hook(
+        lambda m, args, out: seen.append((args[0].dtype, m.weight.dtype,
+                                          model[1].linear.weight.dtype)))
+    x = torch.randn(2, 8, dtype=torch.bfloat16)
+    with calibrating_in(model, torch.device("cpu"), torch.float32, ["Block"]) as used:
         assert used == torch.float32
-        assert {p.dtype for p in model.parameters()} == {torch.float32}
-        model[0].weight.data[0, 0] = 0.5  # what calibration writes back
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}  # stored as it came
-    assert model[0].weight[0, 0].item() == 0.5
-    for p, b in zip(list(model.parameters())[1:], before[1:], strict=True):
+        out = model[1](model[0](x, scale=torch.tensor(2.0, dtype=torch.bfloat16)))
+        assert out.dtype == torch.bfloat16  # what the next layer and the cache get
+        # between calls every weight is in its stored dtype: what GPTQ quantizes
+        assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    # inside its call the layer and its input were fp32; the other layer was not cast
+    assert seen == [(torch.float32, torch.float32, torch.bfloat16)]
+    for p, b in zip(model.parameters(), before, strict=True):
         assert torch.equal(p, b)  # bf16 → fp32 → bf16 is exact
+    model[0](x)
+    assert seen[-1][0] == torch.bfloat16  # the hooks are gone
     # Computing in the stored dtype, or onloading to a GPU: nothing is cast.
     for device, compute in (("cpu", torch.bfloat16), ("cuda", torch.float32)):
-        with calibrating_in(model, torch.device(device), compute) as used:
+        with calibrating_in(model, torch.device(device), compute, ["Block"]) as used:
             assert used == torch.bfloat16
-            assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+            model[0](x)
+            assert seen[-1][:2] == (torch.bfloat16, torch.bfloat16)

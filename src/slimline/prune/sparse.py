@@ -68,8 +68,8 @@ def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
         texts: calibration documents.
         cfg: the `prune` section (`Sparse24PruneConfig`).
         device: where each decoder layer is onloaded to calibrate.
-        compute: the runtime's compute dtype (`quantize._onload.calibrating_in`: fp32 on a
-            CPU without native bf16); default: the stored dtype.
+        compute: the runtime's compute dtype (`quantize._onload.calibrating_in`: the
+            decoder layers run in fp32 on a CPU without native bf16); default: stored dtype.
 
     Returns:
         (the names of the 2:4 sparse linear layers, the digest of the calibration token ids,
@@ -91,7 +91,8 @@ def sparsify(model: nn.Module, tokenizer, texts: list[str], cfg, *,
     # torch; the quantize stage's workaround applies to every calibrated modifier.
     stored = next(model.parameters()).dtype
     with cpu_safe_awq(), onload_to(plan.onload_device), \
-            calibrating_in(model, plan.onload_device, compute or stored) as used:
+            calibrating_in(model, plan.onload_device, compute or stored,
+                           plan.sequential_targets) as used:
         oneshot(model=model, recipe=modifier(cfg), dataset=data,
                 num_calibration_samples=len(samples), max_seq_length=cfg.seq_len,
                 shuffle_calibration_samples=False, **plan.oneshot_kwargs())

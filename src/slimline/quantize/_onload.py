@@ -74,28 +74,48 @@ def onload_to(device: torch.device) -> Iterator[None]:
             module.get_main_device = original
 
 
-@contextmanager
-def calibrating_in(model: torch.nn.Module, device: torch.device,
-                   compute: torch.dtype) -> Iterator[torch.dtype]:
-    """Calibrate `model` (on the CPU, in its stored dtype) in `compute` where that differs
-    only because the CPU lacks native bf16/fp16: llm-compressor computes in the weights' own
-    dtype, and bf16 matmuls on such a CPU run several times slower than fp32 (a 10 M bf16
-    Llama's GPTQ: 138 CPU-s in bf16, 70 in fp32). The parameters are cast one at a time, so
-    no second copy of the weights exists (the fp32 model is twice the bf16 bytes), and cast
-    back to the stored dtype afterwards, quantization scales included, so the checkpoint is
-    stored as the GPU path would store it. Yields the dtype calibration ran in.
 
-    A scale rounded back to bf16 can move an 8-bit weight's integer by one when the
-    checkpoint is compressed; 4-bit integers are exact (|q| ≤ 8 stays within bf16's
-    relative precision of 2^-8).
+@contextmanager
+def calibrating_in(model: torch.nn.Module, device: torch.device, compute: torch.dtype,
+                   layer_classes: list[str]) -> Iterator[torch.dtype]:
+    """Run the decoder layers of `model` (on the CPU, in its stored dtype) in `compute` while
+    llm-compressor calibrates, where that differs only because the CPU lacks native bf16:
+    llm-compressor computes in the weights' own dtype, and bf16 matmuls on such a CPU run
+    several times slower than fp32. Each layer is cast to fp32 as it is called and back as it
+    returns (its inputs and outputs too), so at most one layer exists in fp32 at a time, the
+    calibration hooks see fp32 activations, and the weights they quantize or prune stay in the
+    stored dtype, as the GPU path leaves them. Yields the dtype the layers computed in.
+
+    Only for modifiers that calibrate through hooks on the layers (GPTQ, SmoothQuant,
+    SparseGPT, Wanda); AWQ runs sub-modules itself on the inputs it caught, which would
+    then meet weights of the other dtype.
     """
     stored = next(model.parameters()).dtype
-    upcast = device.type == "cpu" and compute == torch.float32 and stored != torch.float32
-    if not upcast:
+    if not (device.type == "cpu" and compute == torch.float32 and stored != torch.float32):
         yield stored
         return
-    model.to(torch.float32)
+    from torch.utils._pytree import tree_map
+
+    def cast(tree, dtype):
+        return tree_map(lambda x: x.to(dtype) if isinstance(x, torch.Tensor)
+                        and x.is_floating_point() else x, tree)
+
+    def before(module, args, kwargs):
+        module.to(torch.float32)
+        return cast(args, torch.float32), cast(kwargs, torch.float32)
+
+    def after(module, args, kwargs, output):
+        module.to(stored)
+        return cast(output, stored)
+
+    layers = [m for m in model.modules() if type(m).__name__ in layer_classes]
+    handles = [h for layer in layers for h in (
+        layer.register_forward_pre_hook(before, with_kwargs=True),
+        layer.register_forward_hook(after, with_kwargs=True))]
     try:
         yield torch.float32
     finally:
-        model.to(stored)
+        for handle in handles:
+            handle.remove()
+        for layer in layers:  # a call interrupted by an error leaves its layer in fp32
+            layer.to(stored)

@@ -41,14 +41,14 @@ def _quantize(parent: Path, tmp: Path, cfg: QuantizeConfig, texts: list[str],
                   "num_calibration_samples": len(samples), "max_seq_length": cfg.seq_len,
                   "shuffle_calibration_samples": False}
     torch.manual_seed(cfg.seed)
-    # llm-compressor computes in the weights' dtype (GPTQ's Hessian in fp32): a calibrated
-    # method on a CPU without native bf16 calibrates an fp32 model, stored back in its dtype.
-    # Data-free methods only read the weights, in their stored dtype. What was used is
-    # recorded.
+    # llm-compressor computes in the weights' dtype (GPTQ's Hessian in fp32); on a CPU without
+    # native bf16 the decoder layers run in fp32 while it calibrates, the weights staying in
+    # their stored dtype. Data-free methods only read the weights. What was used is recorded.
     stored = next(model.parameters()).dtype
+    upcast = calibrated and method.observes_layer_calls
     with cpu_safe_awq(), onload_to(plan.onload_device), \
-            calibrating_in(model, plan.onload_device,
-                           compute if calibrated else stored) as used:
+            calibrating_in(model, plan.onload_device, compute if upcast else stored,
+                           plan.sequential_targets) as used:
         oneshot(model=model, recipe=method.modifiers(cfg), **plan.oneshot_kwargs(), **kwargs)
     model.save_pretrained(tmp, save_compressed=True)
     tokenizer.save_pretrained(tmp)

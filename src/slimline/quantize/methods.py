@@ -43,6 +43,9 @@ class Method:
         scheme: the llm-compressor preset the weights (and activations) are quantized to;
             None for weight-only methods, whose scheme is built from bits/group_size.
         label: how the model card names the method.
+        observes_layer_calls: whether calibration only watches the decoder layers' own
+            calls (GPTQ, SmoothQuant), so on a CPU without native bf16 the layers may run in
+            fp32 (`_onload.calibrating_in`); AWQ re-runs sub-modules on inputs it caught.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Method:
     recipe: Recipe
     scheme: str | None = None
     label: str = ""
+    observes_layer_calls: bool = True
 
     def calibrated(self, cfg: QuantizeConfig) -> bool:
         """Whether this run needs calibration data (the method's or the KV cache's)."""
@@ -126,7 +130,7 @@ def _smoothquant_gptq(cfg: QuantizeConfig, quant: dict[str, Any]) -> list:
 
 METHODS: dict[str, Method] = {
     "gptq": Method("gptq", needs_calibration=True, recipe=_gptq),
-    "awq": Method("awq", needs_calibration=True, recipe=_awq),
+    "awq": Method("awq", needs_calibration=True, recipe=_awq, observes_layer_calls=False),
     "rtn": Method("rtn", needs_calibration=False, recipe=_round_to_nearest),
     "fp8": Method("fp8", needs_calibration=False, recipe=_round_to_nearest,
                   scheme="FP8_DYNAMIC",
