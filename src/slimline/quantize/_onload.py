@@ -96,6 +96,10 @@ def calibrating_in(model: torch.nn.Module, device: torch.device, compute: torch.
         return
     from torch.utils._pytree import tree_map
 
+    from slimline.runtime import return_freed_memory
+
+    return_freed_memory()  # each call allocates and frees a layer's fp32 copy
+
     def cast(tree, dtype):
         return tree_map(lambda x: x.to(dtype) if isinstance(x, torch.Tensor)
                         and x.is_floating_point() else x, tree)

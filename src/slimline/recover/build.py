@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from pathlib import Path
 
 from slimline.config import DistillRecoverConfig, LoraRecoverConfig, RuntimeConfig, SkippedStage
@@ -21,22 +21,6 @@ def _placed(model_dir: Path, device):
 
     model, tokenizer = load_checkpoint(model_dir)
     return model.to(device), tokenizer, next(model.parameters()).dtype
-
-
-def _return_freed_memory() -> None:
-    """Serve blocks of 1 MB and more from mmap, so freed ones go back to the OS at once.
-
-    Training allocates and frees many large, differently sized blocks (upcast weights,
-    logits chunks, recomputed activations). glibc raises its mmap threshold as such blocks
-    are freed and then serves them from its heap, which fragments and keeps the memory:
-    on a small Qwen2-shaped model the first forward pass grew the resident set by 418 MB
-    with the default and 38 MB with a fixed threshold. A no-op where libc has no mallopt.
-    """
-    import ctypes
-    import ctypes.util
-
-    with suppress(OSError, AttributeError, TypeError):
-        ctypes.CDLL(ctypes.util.find_library("c")).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
 
 
 def _activations_dominate(model, cfg: LoraRecoverConfig, compute_dtype) -> bool:
@@ -77,7 +61,7 @@ def _recover(parent: Path, teacher_dir: Path | None, tmp: Path, cfg: LoraRecover
 
     device, compute_dtype = rt.resolve()
     if device.type == "cpu":
-        _return_freed_memory()
+        runtime.return_freed_memory()
     model, tokenizer, stored = _placed(parent, device)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     masks = sparsity_masks(model)  # a 2:4 sparse parent's zeros (none for a dense one)
