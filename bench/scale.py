@@ -253,9 +253,9 @@ def write_report(rows: list[dict], out: Path, note: str = "", cpus: int | None =
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gpu = f"{r['peak_gpu_bytes'] / 1e9:.2f} GB" if "peak_gpu_bytes" in r else "—"
+        cpu = f"{r['cpu_seconds']:.0f} s" if "cpu_seconds" in r else "—"
         lines.append(f"| {r['model']} | {r['stage']} | {r['num_parameters'] / 1e6:.1f} M | "
-                     f"{r['weight_bytes'] / 1e9:.3f} GB | {r['seconds']:.1f} s | "
-                     f"{r.get('cpu_seconds', float('nan')):.0f} s | "
+                     f"{r['weight_bytes'] / 1e9:.3f} GB | {r['seconds']:.1f} s | {cpu} | "
                      f"{r['peak_rss_bytes'] / 1e9:.2f} GB | {r['rss_over_weights']:.2f}× | "
                      f"{gpu} | {r['device']}, {r['compute_dtype']} |")
     lines += ["", "Fitted growth exponents k (cost ∝ params^k):", ""]
