@@ -74,7 +74,6 @@ def onload_to(device: torch.device) -> Iterator[None]:
             module.get_main_device = original
 
 
-
 @contextmanager
 def calibrating_in(model: torch.nn.Module, device: torch.device, compute: torch.dtype,
                    layer_classes: list[str]) -> Iterator[torch.dtype]:
