@@ -59,11 +59,11 @@ class SpeedSection:
                     "Speeds timed by separate evaluations are not compared across stages.\n")
         m = self.measurement
         lines = [head + f"Measured on {m.get('device')} with {m.get('runtime')}, "
-                 f"{m.get('started')} to {m.get('finished')}: every stage loaded in one process "
-                 f"and timed in turns ({m.get('rounds')} rounds of {m.get('repeats')} runs; "
-                 f"{m.get('prompt_tokens')}-token prompt, {m.get('new_tokens')} new tokens, "
-                 f"batch {m.get('batch_size')}). Ratios are against {m.get('base')} in the same "
-                 "measurement.\n"]
+                 f"{m.get('started')} to {m.get('finished')}: every stage timed in one process, "
+                 f"in turns with {m.get('base')} ({m.get('rounds')} rounds of {m.get('repeats')} "
+                 f"runs each; {m.get('prompt_tokens')}-token prompt, {m.get('new_tokens')} new "
+                 f"tokens, batch {m.get('batch_size')}). Each ratio is the median of its rounds' "
+                 f"ratios to {m.get('base')} timed beside them.\n"]
         if self.stages:
             lines += ["| stage | prefill tokens/s | × base | decode tokens/s | × base |",
                       "|---|---|---|---|---|"]
