@@ -178,7 +178,7 @@ def _child(stage: str, parent: str, work: str) -> None:
     print("RESULT " + json.dumps(record))
 
 
-def _weights(directory: Path) -> tuple[int, int]:
+def checkpoint_weights(directory: Path) -> tuple[int, int]:
     from slimline.checkpoint import count_parameters
 
     size = sum(p.stat().st_size for p in directory.glob("*.safetensors"))
@@ -192,7 +192,7 @@ def run(models: list[str], stages: list[str], workdir: Path, keep: bool = False
         ckpt = workdir / name / "base"
         if not (ckpt / "slimline.json").exists():
             build_checkpoint(name, ckpt)
-        params, size = _weights(ckpt)
+        params, size = checkpoint_weights(ckpt)
         for stage in stages:
             work = Path(tempfile.mkdtemp(dir=workdir))
             print(f"{name}: {stage} ({params / 1e6:.0f} M params, {size / 1e9:.2f} GB)",
