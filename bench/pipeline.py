@@ -37,7 +37,9 @@ def reproduce(model: str, workdir: Path, overrides: list[str]) -> Path:
         build_checkpoint(model, base)
     project = workdir / "project"
     subprocess.run(["git", "clone", "-q", str(REPO), str(project)], check=True)
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    # the clone's code, with this interpreter's tools (slimline, dvc) first on PATH
+    env = {**os.environ, "PYTHONPATH": str(project / "src"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run(["slimline", "compose", "model=hf", f"model.name={model}-random",
                     f"model.source={base}", *RECIPE, *overrides], cwd=project, env=env,
                    check=True)
