@@ -2,7 +2,7 @@
 candidate, with every stage's peak memory against the checkpoint's weight bytes.
 
 Usage: python bench/pipeline.py [--model qwen2.5-0.5b] [--workdir /tmp/slimline-pipeline]
-       [--from-project DIR] [OVERRIDE ...]
+       [--from-project DIR] [--results DIR] [--note TEXT] [OVERRIDE ...]
 Builds the model's bf16 checkpoint (bench/scale.py's MODELS) unless `--workdir` holds one,
 clones this repository's HEAD into `--workdir`/project, composes `model=hf` on it with a short
 recipe (`recover.steps=4 eval.limit=8 eval.batch_size=2`, then OVERRIDEs) and runs
@@ -87,7 +87,7 @@ def read_project(project: Path) -> dict:
             "versions": {s: r.get("version") for s, r in registry.get("stages", {}).items()}}
 
 
-def write_report(doc: dict, note: str) -> None:
+def write_report(doc: dict, note: str, results: Path = RESULTS) -> None:
     lines = ["# The whole pipeline on a real shape, through DVC", "",
              f"`{doc['model']}`: {doc['weight_bytes'] / 1e9:.3f} GB of bf16 weights, "
              f"`model=hf` with {' '.join(doc['overrides'])}, {doc['cpus']} CPUs. Written by "
@@ -106,8 +106,9 @@ def write_report(doc: dict, note: str) -> None:
               + f"; @candidate → v{doc['candidate']}.", ""]
     if note:
         lines += [note, ""]
-    (RESULTS / "pipeline.md").write_text("\n".join(lines))
-    (RESULTS / "pipeline.json").write_text(json.dumps({**doc, "note": note}, indent=2) + "\n")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "pipeline.md").write_text("\n".join(lines))
+    (results / "pipeline.json").write_text(json.dumps({**doc, "note": note}, indent=2) + "\n")
 
 
 def main() -> None:
@@ -116,12 +117,14 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/slimline-pipeline"))
     ap.add_argument("--from-project", type=Path)
     ap.add_argument("--note", default="", help="measurement conditions, for the report")
+    ap.add_argument("--results", type=Path, default=RESULTS,
+                    help="where pipeline.{md,json} go (bench/results)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     project = args.from_project or reproduce(args.model, args.workdir, args.overrides)
     doc = read_project(project)
-    write_report(doc, args.note)
-    print((RESULTS / "pipeline.md").read_text())
+    write_report(doc, args.note, args.results)
+    print((args.results / "pipeline.md").read_text())
 
 
 if __name__ == "__main__":
