@@ -20,12 +20,14 @@ from slimline.sweep.report import Verdict, write
 GATES = {"heldout.ppl": 0.95, "facts.acc": 0.9}
 
 
-def outcome(name: str, size: float, ppl: float | None, acc: float | None) -> Outcome:
-    """A point whose retentions are `ppl` and `acc` (None: not evaluated)."""
+def outcome(name: str, size: float, ppl: float | None, acc: float | None,
+            version: str | None = None) -> Outcome:
+    """A point whose retentions are `ppl` and `acc` (None: not evaluated), registered as
+    `version` (default: its own)."""
     gates = [GateResult(metric, least, kept, 1.0, kept)
              for (metric, least), kept in zip(GATES.items(), (ppl, acc), strict=True)]
-    return Outcome(name, f"overrides of {name}", name.removeprefix("p"), "quantized", size,
-                   gates)
+    return Outcome(name, f"overrides of {name}", version or name.removeprefix("p"),
+                   "quantized", size, gates)
 
 
 @pytest.mark.parametrize(("points", "front"), [
@@ -54,6 +56,9 @@ def test_pareto_front(points, front):
     # A gate that could not be evaluated fails (as in `slimline promote`).
     ([("p1", 10, None, 1), ("p2", 20, 0.97, 0.95)], "p2", None),
     ([("p1", 10, 0.90, 1)], None, None),
+    # p2 reached p1's version (the same model by other overrides): not a runner-up.
+    ([("p1", 10, 0.97, 1), ("p2", 10, 0.97, 1, "1"), ("p3", 30, 0.99, 0.99)], "p1", "p3"),
+    ([("p1", 10, 0.97, 1), ("p2", 10, 0.97, 1, "1")], "p1", None),
 ])
 def test_winner(points, best, runner):
     w, r = winner([outcome(*p) for p in points])
@@ -94,3 +99,18 @@ def test_frontier_files(tmp_path):
     assert record["points"][0]["gates"]["facts.acc"] == {
         "value": 1, "base": 1.0, "retention": 1, "least": 0.9, "passed": True, "pareto": True}
     assert "winner: p2" in verdict.summary()
+
+
+def test_one_model_under_two_names_is_starred_and_drawn_once(tmp_path):
+    """Two channel ratios that round to one width register one version: both rows say so,
+    both are on the front, and the runner-up is the next model."""
+    outcomes = [outcome("p1", 10, 0.97, 1), outcome("p2", 10, 0.97, 1, version="1"),
+                outcome("p3", 30, 0.99, 0.99)]
+    mark_pareto(outcomes, sorted(GATES))
+    assert [o.pareto["heldout.ppl"] for o in outcomes] == [True, True, True]
+    best, runner = winner(outcomes)
+    verdict = Verdict("abc12345", "slimline", GATES, by_size(outcomes), best, runner, None, [])
+    md = write(verdict, tmp_path)[0].read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| `")]
+    assert "**winner**" in rows[0] and "(same model as `p1`)" in rows[1]
+    assert "runner-up" in rows[2] and "same model" not in rows[0] + rows[2]

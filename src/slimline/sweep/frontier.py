@@ -61,16 +61,39 @@ def pareto_front(outcomes: Sequence[Outcome], metric: str) -> list[Outcome]:
 
 
 def mark_pareto(outcomes: Sequence[Outcome], metrics: Sequence[str]) -> None:
+    """Star the points on each metric's front, and every point that reached the same
+    registered version as one of them (the same model)."""
     for metric in metrics:
-        names = {o.name for o in pareto_front(outcomes, metric)}
+        versions = {o.version for o in pareto_front(outcomes, metric)}
         for o in outcomes:
-            o.pareto[metric] = o.name in names
+            o.pareto[metric] = o.version in versions
 
 
 def winner(outcomes: Sequence[Outcome]) -> tuple[Outcome | None, Outcome | None]:
-    """The smallest point passing every gate and the next smallest passing one."""
+    """The smallest point passing every gate and the next smallest passing model.
+
+    Two points can reach one registered version — the same weights, by other overrides
+    (`prune.round_to` rounds nearby channel ratios to one width) — so the runner-up is the
+    smallest passing point of another version, not a second name for the winner's model.
+    """
     passing = [o for o in by_size(outcomes) if o.passed]
-    return (passing[0] if passing else None, passing[1] if len(passing) > 1 else None)
+    if not passing:
+        return None, None
+    best = passing[0]
+    return best, next((o for o in passing[1:] if o.version != best.version), None)
+
+
+def same_models(outcomes: Sequence[Outcome]) -> dict[str, Outcome]:
+    """Point name → the smallest-first point that reached its registered version before it
+    (for points that are another name for an earlier point's model)."""
+    first: dict[str, Outcome] = {}
+    same: dict[str, Outcome] = {}
+    for o in by_size(outcomes):
+        if o.version in first:
+            same[o.name] = first[o.version]
+        else:
+            first[o.version] = o
+    return same
 
 
 def closest_failure(outcomes: Sequence[Outcome]) -> tuple[Outcome, GateResult] | None:

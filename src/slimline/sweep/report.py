@@ -16,7 +16,7 @@ from typing import Any
 
 from slimline._atomic import write_text_atomic
 from slimline.registry.gates import GateResult
-from slimline.sweep.frontier import Outcome, by_size, pareto_front
+from slimline.sweep.frontier import Outcome, by_size, pareto_front, same_models
 
 REPORT_DIR = Path("sweeps")
 
@@ -57,9 +57,12 @@ def table(verdict: Verdict) -> str:
     head = ["point", "overrides", "version", "bytes", "decode tok/s",
             *[f"{m} (≥{verdict.gates[m]:.0%})" for m in metrics], "all gates"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    same = same_models(verdict.outcomes)
     for o in by_size(verdict.outcomes):
         mark = " **winner**" if verdict.winner is o else (
             " runner-up" if verdict.runner_up is o else "")
+        if o.name in same:
+            mark += f" (same model as `{same[o.name].name}`)"
         cells = [f"`{o.name}`{mark}", o.label, f"v{o.version} ({o.stage})",
                  f"{o.size_bytes:,.0f}",
                  "–" if o.decode_tokens_per_s is None else f"{o.decode_tokens_per_s:,.0f}",
@@ -102,12 +105,17 @@ def plot(verdict: Verdict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         rated = [o for o in verdict.outcomes if (g := o.gate(metric)) and g.retention is not None]
+        same = same_models(rated)
         for o in rated:
-            g = o.gate(metric)
+            if o.name in same:  # drawn once, with the first point of its model
+                continue
+            g, won = o.gate(metric), verdict.winner is not None and (
+                verdict.winner.version == o.version)
+            names = [p.name for p in rated if p is o or same.get(p.name) is o]
             ax.scatter(o.size_bytes / 1e6, g.retention, c="tab:green" if o.passed else "tab:red",
-                       marker="*" if verdict.winner is o else "o",
-                       s=160 if verdict.winner is o else 40, zorder=3)
-            ax.annotate(o.name.split("-", 2)[-1], (o.size_bytes / 1e6, g.retention),
+                       marker="*" if won else "o", s=160 if won else 40, zorder=3)
+            ax.annotate(" = ".join(n.split("-", 2)[-1] for n in names),
+                        (o.size_bytes / 1e6, g.retention),
                         fontsize=6, xytext=(3, 3), textcoords="offset points")
         front = pareto_front(rated, metric)
         if front:
@@ -135,7 +143,8 @@ def write(verdict: Verdict, root: Path, lines: Sequence[str] = ()) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# Sweep {verdict.sweep_id}", "", verdict.summary() + ".", "",
           "Gates: retention against each point's own base (as `slimline promote`); "
-          "★ marks the Pareto frontier of size against that metric.", "", table(verdict)]
+          "★ marks the Pareto frontier of size against that metric. Points that reached the "
+          "same registered version are one model under two names.", "", table(verdict)]
     if verdict.failed:
         md += ["", "Not finished: " + ", ".join(f"`{n}`" for n in verdict.failed)]
     md += [*[""] * bool(lines), *lines]
