@@ -55,6 +55,7 @@ def read_project(project: Path) -> dict:
 
     from slimline.lineage.tags import DVC_STAGE
     from slimline.lineage.tracking import tracking_uri
+    from slimline.stages import MODEL_STAGES
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     source = Path(params["model"]["source"])
@@ -77,7 +78,7 @@ def read_project(project: Path) -> dict:
             "commit": run.data.tags.get("mlflow.source.git.commit"),
             "run_id": run.info.run_id}
     order = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
-    foreach = [f"eval@{s}" for s in ("base", "pruned", "recovered", "quantized")]
+    foreach = [f"eval@{s}" for s in MODEL_STAGES]
     order = [s for name in order for s in (foreach if name == "eval" else [name])]
     registry = json.loads((project / "registry.json").read_text())
     return {"model": params["model"]["name"], "source": str(source), "weight_bytes": weights,

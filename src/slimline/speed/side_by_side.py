@@ -56,14 +56,13 @@ def measure_against_base(base: Any, others: Iterable[tuple[str, Callable[[], Any
     from slimline.runtime import return_freed_memory
 
     others = list(others)
-    base_runs: list[dict] = []
     out: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=max(len(others), 1) * cfg.rounds, desc="speed", unit="round",
                mininterval=2.0)
-    if not others:
-        for _ in range(cfg.rounds):
-            base_runs.append(measure_speed(base, cfg, seed=seed))
-            bar.update()
+    base_runs: list[dict] = []
+    for _ in range(0 if others else cfg.rounds):  # the base is the only stage
+        base_runs.append(measure_speed(base, cfg, seed=seed))
+        bar.update()
     for name, load in others:
         model = load()
         paired: list[tuple[dict, dict]] = []
@@ -142,6 +141,6 @@ def measure_stages(directories: dict[str, Path], cfg: SideBySideSpeedConfig) -> 
                                 cfg, base_name=base_name)
     measurement = {**cfg.model_dump(exclude={"device"}), "device": describe_device(device),
                    "runtime": runtime_label(device), "started": started, "finished": _now(),
-                   "base": next(iter(directories))}
+                   "base": base_name}
     return {"measurement": measurement,
             "stages": {stage: {"digest": digests[stage], **rows[stage]} for stage in rows}}
