@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.base import build_base
 from slimline.config import parse_model
 from slimline.lineage.metadata import CARD_FILE, METADATA_FILE

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.config import DataConfig, parse_section
 from slimline.data import build_splits
 from slimline.lineage.tags import split_sha256

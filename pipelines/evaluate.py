@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 import sys
 
 from slimline.config import EvalConfig, parse_section

@@ -3,6 +3,10 @@ prune=none)."""
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.config import PruneStageConfig
 from slimline.lineage.tags import split_sha256
 from slimline.model_stage import StageResult

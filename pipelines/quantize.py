@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.config import QuantizeStageConfig
 from slimline.lineage.metadata import TOKENS_INPUT
 from slimline.lineage.tags import CALIBRATION_TOKENS

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.config import RecoverStageConfig
 from slimline.model_stage import StageResult
 from slimline.paths import PLOTS

@@ -7,6 +7,10 @@ Inside `dvc exp run` new versions carry the experiment's name and no alias moves
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 from slimline.paths import project_root
 from slimline.registry.workspace import register_workspace
 

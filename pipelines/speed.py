@@ -3,6 +3,10 @@ measurement (metrics/speed.json), the only speed the report compares stages by."
 
 from __future__ import annotations
 
+from slimline.warm import hand_off
+
+hand_off(__name__)  # in a process forked with the libraries imported (slimline.warm)
+
 import json
 
 from slimline.config import SideBySideSpeedConfig, parse_section

@@ -19,6 +19,7 @@ GIT_COMMIT = key("git_commit")
 PARENT_RUN_ID = key("parent_run_id")  # the pipeline's parent run
 PIPELINE_KEY = key("pipeline_key")  # one `dvc repro` / `dvc exp run` execution
 OWNER = key("owner")  # `<pid>-<host hash>` of the process running a stage run (issue 14)
+WARM = key("warm")  # "true": the stage ran in a process forked warm (slimline.warm)
 EXPERIMENT = key("experiment")  # the DVC experiment a run or version belongs to
 EXPERIMENT_BASELINE = key("experiment_baseline")  # the commit that experiment branched from
 EXPERIMENT_ONLY = key("experiment_only")  # "true" until `slimline register` adopts it

@@ -31,6 +31,7 @@ from slimline.lineage.tags import (
     PIPELINE_KEY,
     PREFIX,
     STAGE,
+    WARM,
 )
 from slimline.paths import MLRUNS, project_root
 
@@ -354,16 +355,18 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
               root: Path | None = None) -> Iterator[StageRun]:
     """Open the MLflow run of one stage execution, nested under the pipeline's parent run.
 
-    Logs exactly `params` (flattened), the lineage tags, and on exit the wall time and peak
-    memory; a failure marks the run (and the parent) FAILED and is re-raised. First it
-    checks the artifacts the stage depends on against their producers' digests and refuses
-    a damaged one (`slimline.integrity`).
+    Logs exactly `params` (flattened), the lineage tags, the entry point's start-up (its
+    process start to this run, `startup_s`; whether it ran warm, `slimline.warm`), and on
+    exit the wall time and peak memory; a failure marks the run (and the parent) FAILED and
+    is re-raised. First it checks the artifacts the stage depends on against their
+    producers' digests and refuses a damaged one (`slimline.integrity`).
     """
     import mlflow
     from mlflow.tracking import MlflowClient
 
     from slimline._atomic import owner_tag
     from slimline.integrity import check_stage_inputs
+    from slimline.warm import in_worker, process_started
 
     root = root or project_root()
     check_stage_inputs(dvc_stage or stage, root)
@@ -379,13 +382,17 @@ def stage_run(stage: str, *, params: Mapping[str, Any], experiment: str,
         GIT_COMMIT: git_commit(root) or "unknown",
         PARENT_RUN_ID: parent_id or "",
         OWNER: owner_tag(),
+        WARM: str(in_worker()).lower(),
         **(extra_tags or {}),
     }
+    started = process_started()
     start = time.perf_counter()
     status = "FINISHED"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name or stage,
                           parent_run_id=parent_id, tags=tags) as active:
         handle = StageRun(active.info.run_id, stage, parent_id)
+        if started is not None:
+            handle.log_metrics({"startup_s": max(0.0, time.time() - started)})
         flat = flatten_params(params)
         if flat:
             mlflow.log_params({k: "null" if v is None else v for k, v in flat.items()})

@@ -1,0 +1,180 @@
+"""Warm stage start (slimline.warm): an entry point hands itself to a process forked from a
+server that has the libraries imported, and behaves as if it had run itself: arguments,
+directory, environment, streams, exit status, signals in and out, death of either side."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from slimline import warm
+
+from .conftest import REPO
+
+SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    from slimline.warm import hand_off
+
+    hand_off(__name__)
+
+    import time
+    mode = sys.argv[1]
+    print(json.dumps({"pid": os.getpid(), "worker": os.environ.get("SLIMLINE_WARM_WORKER"),
+                      "cwd": os.getcwd(), "argv": sys.argv[1:],
+                      "stage": os.environ.get("DVC_STAGE"), "torch": "torch" in sys.modules,
+                      "slimline_fresh": "slimline.lineage" not in sys.modules}), flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    if mode == "exit":
+        sys.exit(3)
+    if mode == "raise":
+        raise RuntimeError("boom")
+    if mode == "interrupt":
+        raise KeyboardInterrupt
+    if mode == "sleep":
+        with open(sys.argv[2], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(300)
+""")
+
+
+@pytest.fixture(scope="module")
+def warm_dir():
+    """A directory of its own for this module's servers (short: a socket path has a limit),
+    and the servers stopped afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="sw", dir="/tmp"))
+    (root / "stage.py").write_text(SCRIPT)
+    (root / "cwd").mkdir()
+    yield root
+    for lock in root.glob("tmp/slimline-warm-*/*.lock"):
+        pid = lock.read_text().strip()
+        if pid.isdigit():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(int(pid)).kill()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _env(root: Path, **extra: str) -> dict[str, str]:
+    (root / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(root / "tmp"), warm.IDLE_ENV: "60",
+           "PYTHONPATH": str(REPO / "src"), **extra}
+    # Set anew for each test (by pytest, and by conftest for the tracking store): one
+    # server for the module needs one environment.
+    for name in ("PYTEST_CURRENT_TEST", "MLFLOW_TRACKING_URI"):
+        env.pop(name, None)
+    return env
+
+
+def _start(root: Path, *args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(root / "stage.py"), *args], cwd=root / "cwd",
+                            env=_env(root, **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _call(root: Path, *args: str, **env: str) -> tuple[int, dict, str, int]:
+    proc = _start(root, *args, **env)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, json.loads(out.splitlines()[0]), err, proc.pid
+
+
+@pytest.fixture(scope="module")
+def server(warm_dir):
+    """The first call runs cold and starts a server; wait until calls run warm."""
+    code, seen, _, pid = _call(warm_dir, "ok")
+    assert code == 0 and seen["worker"] is None and seen["pid"] == pid
+    deadline = time.monotonic() + 180
+    while not list(warm_dir.glob("tmp/slimline-warm-*/*.sock")):
+        assert time.monotonic() < deadline, [p.read_text() for p in
+                                             warm_dir.glob("tmp/slimline-warm-*/*.log")]
+        time.sleep(0.2)
+    return warm_dir
+
+
+def test_a_stage_runs_in_a_forked_worker_with_the_callers_state(server):
+    code, seen, err, pid = _call(server, "ok", "more", DVC_STAGE="eval@pruned")
+    assert code == 0
+    assert seen["worker"] == str(seen["pid"]) and seen["pid"] != pid  # another process
+    assert seen["torch"]  # forked with the libraries imported
+    assert seen["slimline_fresh"]  # slimline's own modules come from disk, not the server
+    assert seen["cwd"] == str(server / "cwd")
+    assert seen["argv"] == ["ok", "more"]
+    assert seen["stage"] == "eval@pruned"  # per-call variables reach the worker
+    assert "to stderr" in err
+
+
+def test_exit_status_is_the_scripts(server):
+    assert _call(server, "exit")[0] == 3
+    code, seen, err, _ = _call(server, "raise")
+    assert seen["worker"] and code == 1
+    assert "RuntimeError: boom" in err and "Traceback" in err
+    assert _call(server, "interrupt")[0] == -signal.SIGINT  # as Python dies of ^C
+
+
+def _sleeping(root: Path, name: str) -> tuple[subprocess.Popen, int]:
+    marker = root / f"{name}.pid"
+    marker.unlink(missing_ok=True)
+    proc = _start(root, "sleep", str(marker))
+    deadline = time.monotonic() + 60
+    while not marker.exists() or not marker.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    worker = int(marker.read_text())
+    assert worker != proc.pid
+    return proc, worker
+
+
+def _gone(pid: int, timeout: float = 15) -> bool:
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+def test_a_signal_to_the_entry_point_reaches_the_worker_and_comes_back(server):
+    proc, worker = _sleeping(server, "term")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM  # the worker died of it, so does the caller
+    assert _gone(worker)
+
+
+def test_a_killed_entry_point_takes_its_worker_with_it(server):
+    proc, worker = _sleeping(server, "kill")
+    proc.kill()  # what the out-of-memory killer or a test does to the stage's process
+    proc.communicate(timeout=60)
+    assert _gone(worker)
+
+
+def test_a_killed_worker_kills_the_entry_point_with_the_same_signal(server):
+    proc, worker = _sleeping(server, "oom")
+    os.kill(worker, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_turned_off_runs_in_its_own_process(server):
+    code, seen, _, pid = _call(server, "ok", SLIMLINE_WARM="0")
+    assert code == 0 and seen["worker"] is None and seen["pid"] == pid
+
+
+def test_servers_are_keyed_by_the_environment_but_not_dvcs_per_stage_variables(monkeypatch):
+    before = warm._socket_path()
+    monkeypatch.setenv("DVC_STAGE", "prune")
+    monkeypatch.setenv("DVC_ROOT", "/somewhere")
+    assert warm._socket_path() == before
+    monkeypatch.setenv("HF_HOME", "/elsewhere")  # read at import time by huggingface_hub
+    assert warm._socket_path() != before
