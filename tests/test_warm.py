@@ -171,6 +171,45 @@ def test_turned_off_runs_in_its_own_process(server):
     assert code == 0 and seen["worker"] is None and seen["pid"] == pid
 
 
+def test_interpreter_options_keep_the_stage_in_its_own_process(server):
+    """`python -X importtime pipelines/x.py` profiles that process: it must run there."""
+    proc = subprocess.Popen([sys.executable, "-X", "importtime", str(server / "stage.py"), "ok"],
+                            cwd=server / "cwd", env=_env(server), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=120)
+    seen = json.loads(out.splitlines()[0])
+    assert proc.returncode == 0 and seen["worker"] is None and seen["pid"] == proc.pid
+    assert "import time:" in err  # the option took effect here
+
+
+def test_a_stage_running_cold_while_the_server_starts_keeps_it_from_idling_out(warm_dir):
+    """The first stage starts the server and runs in its own process, maybe for hours: the
+    server must still be there for the second stage, however short its idle time."""
+    env = {warm.IDLE_ENV: "1", "HOLD_TEST": "1"}  # a server of its own, idling out at 1 s
+    marker = warm_dir / "first.pid"
+    first = _start(warm_dir, "sleep", str(marker), **env)
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists() or not marker.read_text():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert int(marker.read_text()) == first.pid  # cold: no server yet
+        sockets = set(warm_dir.glob("tmp/slimline-warm-*/*.sock"))
+        while (new := set(warm_dir.glob("tmp/slimline-warm-*/*.sock")) - sockets) == set():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(4)  # four idle times
+        code, seen, _, _ = _call(warm_dir, "ok", **env)
+        assert code == 0 and seen["worker"]  # still up: the first stage holds it
+    finally:
+        first.kill()
+        first.communicate()
+    deadline = time.monotonic() + 30
+    while any(p.exists() for p in new):  # and once nothing runs, it goes
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_servers_are_keyed_by_the_environment_but_not_dvcs_per_stage_variables(monkeypatch):
     before = warm._socket_path()
     monkeypatch.setenv("DVC_STAGE", "prune")

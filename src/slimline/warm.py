@@ -5,20 +5,21 @@ llm-compressor), instead of importing them again in a new interpreter (issue 18)
 DVC starts each stage as its own `python pipelines/<stage>.py`; importing those libraries is
 seconds of every stage's start. Each entry point calls `hand_off(__name__)` before its
 imports. If a warm server for this interpreter and environment is listening, the entry point
-sends it its arguments, working directory, environment, umask and standard streams (the
-descriptors themselves, so output, terminals and pipes behave as before); the server forks a
-worker that takes on that state and runs the script as `__main__`; the entry point waits and
-exits with the worker's status. Signals the entry point receives go to the worker's process
-group, and if the entry point is killed outright (SIGKILL) so is the worker; a worker killed
-by a signal makes the entry point die of the same signal, so DVC sees what it would have seen.
+sends it its arguments, working directory, environment, umask, niceness, CPU affinity and
+standard streams (the descriptors themselves, so output, terminals and pipes behave as
+before); the server forks a worker that takes on that state and runs the script as
+`__main__`; the entry point waits and exits with the worker's status. Signals the entry
+point receives go to the worker's process group, and if the entry point is killed outright
+(SIGKILL) so is the worker; a worker killed by a signal makes the entry point die of the
+same signal, so DVC sees what it would have seen.
 
 If no server is listening, the entry point starts one in the background and runs its own
-stage in its own process as before; the stages after it are warm. A server is keyed by what
-decides what an import does (interpreter, `sys.path`, the environment without DVC's
-per-stage variables, the import directories' and this file's modification times), never
-holds slimline's own modules for a worker (each worker imports them fresh from disk), and
-exits after `SLIMLINE_WARM_IDLE` seconds (default 120) with no stage running.
-`SLIMLINE_WARM=0` turns all of this off.
+stage in its own process as before, holding the server open while it runs; the stages
+after it are warm. A server is keyed by what decides what an import does (interpreter,
+`sys.path`, the environment without DVC's per-stage variables, the import directories' and
+this file's modification times), never holds slimline's own modules for a worker (each
+worker imports them fresh from disk), and exits after `SLIMLINE_WARM_IDLE` seconds (default
+300) with no stage running. `SLIMLINE_WARM=0` turns all of this off.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ENABLE_ENV = "SLIMLINE_WARM"
 IDLE_ENV = "SLIMLINE_WARM_IDLE"
 WORKER_ENV = "SLIMLINE_WARM_WORKER"  # set in a worker to its own pid
 STARTED_ENV = "SLIMLINE_WARM_STARTED"  # in a worker: when its entry point process started
-IDLE_S = 120.0
+IDLE_S = 300.0
 
 # Imported once by the server; one that is not installed (or fails) is left out.
 PRELOAD = (
@@ -105,9 +106,10 @@ def _socket_path() -> Path:
 
 def hand_off(name: str) -> None:
     """Run this entry point (`__main__`) in a warm worker and exit with its status; return
-    when it should run here instead: imported as a module, already a worker, turned off, or
-    no server listening yet (one is started for the next stage)."""
-    if name != "__main__" or in_worker() or not enabled():
+    when it should run here instead: imported as a module, already a worker, turned off,
+    started with interpreter options (`python -X importtime …`, `-m cProfile`: those apply
+    to this process), or no server listening yet (one is started for the next stage)."""
+    if name != "__main__" or in_worker() or not enabled() or sys.orig_argv[1:] != sys.argv:
         return
     path = _socket_path()
     if path.with_suffix(".off").exists():  # a server of this key could not preload safely
@@ -118,6 +120,7 @@ def hand_off(name: str) -> None:
         conn = None
     if conn is None:
         _start_server(path)
+        _hold_once_up(path)
         return
     status = _run_remote(conn)
     if status is not None:
@@ -125,22 +128,28 @@ def hand_off(name: str) -> None:
     # else the server closed before a worker took the stage (it was going idle): run here
 
 
-def ensure_server(timeout_s: float = 300.0) -> bool:
-    """Start a server for this process's key if none is listening and wait until one is;
-    False if none can be (turned off, unsafe to fork here, or not up within `timeout_s`)."""
+def _hold_once_up(path: Path, wait_s: float = 600.0) -> None:
+    """While this stage runs in its own process, keep the server that is starting from
+    idling out (a first stage can take hours): once it listens, hold a connection to it
+    until this process exits. The server forks a worker for it that only waits."""
+    import threading
     import time
 
-    if not enabled():
-        return False
-    path = _socket_path()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not path.with_suffix(".off").exists():
-        if (conn := _connect(path)) is not None:
-            conn.close()
-            return True
-        _start_server(path)
-        time.sleep(0.2)
-    return False
+    def hold() -> None:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if path.with_suffix(".off").exists():
+                return
+            if (conn := _connect(path)) is not None:
+                request = json.dumps({"hold": True}).encode()
+                with contextlib.suppress(OSError):
+                    conn.sendall(len(request).to_bytes(8, "big") + request)
+                    while conn.recv(1 << 12):
+                        pass
+                return
+            time.sleep(0.5)
+
+    threading.Thread(target=hold, daemon=True, name="slimline-warm-hold").start()
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -197,7 +206,9 @@ def _run_remote(conn: socket.socket) -> dict[str, int] | None:
     umask = os.umask(0)
     os.umask(umask)
     request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": umask, "started": process_started()}).encode()
+                          "umask": umask, "started": process_started(),
+                          "nice": os.getpriority(os.PRIO_PROCESS, 0),
+                          "cpus": sorted(os.sched_getaffinity(0))}).encode()
     try:
         socket.send_fds(conn, [len(request).to_bytes(8, "big") + request],
                         [_descriptor(fd) for fd in (0, 1, 2)])
@@ -325,6 +336,8 @@ def _report(conn: socket.socket, status: int) -> None:
 
 def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    if len(data) < 8:
+        raise ConnectionError("the entry point went away")
     size = int.from_bytes(data[:8], "big")
     body = data[8:]
     while len(body) < size:
@@ -337,15 +350,25 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 def _worker(conn: socket.socket) -> None:
     """Take on the entry point's state, run its script as `__main__`, exit with its status."""
-    code = 1
+    code, ran = 1, False
     try:
         os.setpgid(0, 0)  # the entry point forwards signals to this group
         request, fds = _receive(conn)
+        if request.get("hold"):  # a stage running in its own process keeps the server up
+            with contextlib.suppress(OSError):
+                while conn.recv(1 << 12):
+                    pass
+            code = 0
+            return
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
         os.chdir(request["cwd"])
         os.umask(request["umask"])
+        with contextlib.suppress(OSError):  # `nice`, `taskset` on the entry point hold here
+            os.setpriority(os.PRIO_PROCESS, 0, request["nice"])
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, request["cpus"])
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ[WORKER_ENV] = str(os.getpid())
@@ -353,15 +376,19 @@ def _worker(conn: socket.socket) -> None:
             os.environ[STARTED_ENV] = repr(request["started"])
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         done = _watch(conn)
+        ran = True
         code = _run_script(request["argv"])
         done.set()
+    except ConnectionError:  # the entry point went away before asking for anything
+        pass
     except BaseException:  # the server's code failed, not the stage: say so and exit 1
         import traceback
 
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            _finalize()
+        if ran:
+            with contextlib.suppress(Exception):
+                _finalize()
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
         os._exit(code)
