@@ -26,54 +26,36 @@ import sys
 import time
 from pathlib import Path
 
+# The environment every command here gets, taken before any import below can add to it
+# (MLflow, torch and huggingface_hub set variables when imported): a stage's warm server is
+# keyed by its environment, so one that changed half-way would start a second server.
+ENV_AT_START = dict(os.environ)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.dvc_project import SMALL, client, make_project, ran  # noqa: E402
 
-HEAVY = ("torch", "transformers", "mlflow", "sklearn", "lm_eval", "llmcompressor", "peft",
-         "matplotlib", "compressed_tensors", "datasets", "pandas", "scipy", "accelerate")
-QUANTIZE_CHANGE = "quantize.seed=1"
-
 # Runs inside every Python process of the timed repro (PYTHONPATH); active only in a
-# stage entry point (pipelines/*.py), so dvc's own processes are untouched.
+# stage entry point (pipelines/*.py, the process DVC starts), so dvc's own processes and a
+# warm server are untouched. The stage's start-up and own work are on its MLflow run
+# (`startup_s`, `wall_time_s`); this adds the entry point process's start and exit.
 HOOK = '''
-import atexit, contextlib, json, os, sys, time
+import atexit, json, os, sys, time
 if os.environ.get("SLIMLINE_BENCH_LOG") and sys.argv and "pipelines" in sys.argv[0]:
-    from slimline.lineage import tracking as _tracking
-
-    _HEAVY = __HEAVY__
-    _record = {"argv": sys.argv[1:], "entry": sys.argv[0]}
     with open("/proc/self/stat") as f:
         _ticks = int(f.read().rsplit(")", 1)[1].split()[19])
     with open("/proc/stat") as f:
         _boot = next(int(l.split()[1]) for l in f if l.startswith("btime"))
-    _record["process_start"] = _boot + _ticks / os.sysconf("SC_CLK_TCK")
-    _opened = _tracking.stage_run
-
-    @contextlib.contextmanager
-    def _timed(stage, **kwargs):
-        _record["stage"] = kwargs.get("dvc_stage") or stage
-        _record["run_enter"] = time.time()
-        with _opened(stage, **kwargs) as run:
-            _record["work_start"] = time.time()
-            _record["cpu_at_work_start"] = sum(os.times()[:2])
-            _record["heavy_at_work_start"] = sorted(
-                m for m in _HEAVY if m in sys.modules)
-            try:
-                yield run
-            finally:
-                _record["work_end"] = time.time()
-        _record["run_exit"] = time.time()
-
-    _tracking.stage_run = _timed
+    _record = {"stage": os.environ.get("DVC_STAGE"), "argv": sys.argv,
+               "process_start": _boot + _ticks / os.sysconf("SC_CLK_TCK")}
 
     @atexit.register
     def _write():
         _record["exit"] = time.time()
         with open(os.environ["SLIMLINE_BENCH_LOG"], "a") as f:
             f.write(json.dumps(_record) + "\\n")
-'''.replace("__HEAVY__", repr(HEAVY))
+'''
 
 # Direct llm-compressor: the recovered model, the recipe the stage wrote and the same
 # calibration token ids (prepared by the parent), in a fresh process; saved compressed.
@@ -144,7 +126,9 @@ def _base_env(project: Path) -> dict[str, str]:
     from tests.dvc_project import _env
 
     # The project's own copy of slimline, not the repository's (edited while this runs).
-    return {**_env(project), "PYTHONPATH": str(project / "src")}
+    env = {k: v for k, v in _env(project).items()
+           if k in ENV_AT_START or k in ("PATH", "XDG_CACHE_HOME")}
+    return {**env, "PYTHONPATH": str(project / "src")}
 
 
 def _committed_code(project: Path) -> None:
@@ -169,33 +153,34 @@ def _records(workdir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def stage_processes(records: list[dict]) -> dict[str, dict]:
-    """Per stage process: start-up (process start to its run's work), own work, teardown."""
+def stage_processes(records: list[dict], runs: dict[str, dict]) -> dict[str, dict]:
+    """Per stage: the entry point process's life, its start-up (process start to its run,
+    recorded by the run as `startup_s`) and its teardown (run end to process exit)."""
     out = {}
     for r in records:
-        if "work_start" not in r:
+        run = runs.get(r["stage"] or "")
+        if run is None or "exit" not in r:
             continue
-        out[r["stage"]] = {
-            "process_s": round(r["exit"] - r["process_start"], 2),
-            "startup_s": round(r["work_start"] - r["process_start"], 2),
-            "startup_cpu_s": round(r["cpu_at_work_start"], 2),
-            "run_setup_s": round(r["work_start"] - r["run_enter"], 2),
-            "work_s": round(r["work_end"] - r["work_start"], 2),
-            "teardown_s": round(r["exit"] - r["work_end"], 2),
-            "heavy_at_work_start": r["heavy_at_work_start"]}
+        out[r["stage"]] = {"process_s": round(r["exit"] - r["process_start"], 2),
+                           "teardown_s": round(r["exit"] - run["end_time"], 2)}
     return out
 
 
 def stage_runs(project: Path) -> dict[str, dict]:
-    """The latest MLflow stage run per DVC stage: wall time and peak memory it recorded."""
+    """The latest MLflow stage run per DVC stage: what it recorded of its time and memory,
+    and whether it ran warm."""
     c = client(project)
     exp = c.get_experiment_by_name("slimline")
     out: dict[str, dict] = {}
     for r in c.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"]):
         stage = r.data.tags.get("slimline.dvc_stage")
-        if stage and "wall_time_s" in r.data.metrics:
-            out[stage] = {"wall_time_s": round(r.data.metrics["wall_time_s"], 2),
-                          "peak_memory_mb": round(r.data.metrics["peak_memory_mb"], 1)}
+        m = r.data.metrics
+        if stage and "wall_time_s" in m:
+            out[stage] = {"wall_time_s": round(m["wall_time_s"], 2),
+                          "startup_s": round(m["startup_s"], 2) if "startup_s" in m else None,
+                          "peak_memory_mb": round(m["peak_memory_mb"], 1),
+                          "warm": r.data.tags.get("slimline.warm") == "true",
+                          "end_time": r.info.end_time / 1000}
     return out
 
 
@@ -294,6 +279,20 @@ def compare(project: Path, workdir: Path, stage: str, script: str, spec: Path,
             "ratio": round(ratio, 3)}
 
 
+def warm_up(project: Path, tries: int = 4) -> None:
+    """Run the quantize stage untimed until it runs warm: the comparisons are of warm stages
+    (a server listening for DVC's stage environment, as after a pipeline's first stage)."""
+    for _ in range(tries):
+        _timed(["dvc", "repro", "-f", "-s", "quantize"], project)
+        c = client(project)
+        (latest,) = c.search_runs([c.get_experiment_by_name("slimline").experiment_id],
+                                  "tags.`slimline.dvc_stage` = 'quantize'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if latest.data.tags.get("slimline.warm") == "true":
+            return
+    raise SystemExit(f"the quantize stage did not run warm in {tries} tries")
+
+
 def disk(project: Path) -> dict:
     from tests.integrity.test_pipeline import disk_amplification
 
@@ -306,6 +305,9 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/slimline-overhead"))
     ap.add_argument("--small", action="store_true", help="the test suite's SMALL overrides")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--cold", action="store_true",
+                    help="every stage in a process of its own (SLIMLINE_WARM=0), as before "
+                         "slimline.warm")
     ap.add_argument("--resume", action="store_true",
                     help="keep the project and pipeline run of an earlier call in --workdir")
     args = ap.parse_args()
@@ -313,6 +315,8 @@ def main() -> None:
     if workdir == REPO or REPO in workdir.parents:
         raise SystemExit("--workdir must be outside the repository")
     overrides = list(SMALL) if args.small else []
+    if args.cold:
+        os.environ["SLIMLINE_WARM"] = "0"  # every command below inherits it
     project = workdir / "project"
     first = workdir / "pipeline.json"
     if not (args.resume and first.exists()):
@@ -326,11 +330,13 @@ def main() -> None:
                                      "sizes": artifact_bytes(project)}))
     state = json.loads(first.read_text())
     repro_s, load, runs, sizes = state["repro_s"], state["load"], state["runs"], state["sizes"]
-    processes = stage_processes(_records(workdir))
+    processes = stage_processes(_records(workdir), runs)
     own = sum(r["wall_time_s"] for r in runs.values())
     print(f"dvc repro: {repro_s:.1f} s; stages' own {own:.1f} s", flush=True)
 
     noop_out, noop_s = _timed(["dvc", "repro"], project)
+    if not args.cold:
+        warm_up(project)
     quantize = compare(project, workdir, "quantize", DIRECT_QUANTIZE,
                        _quantize_spec(project, workdir), args.rounds)
     print(f"quantize: {quantize}", flush=True)
@@ -342,9 +348,13 @@ def main() -> None:
     load["after_compare"] = os.getloadavg()
     amplification = disk(project)
 
+    import yaml
+
     from tests.dvc_project import compose
 
-    compose(project, [*overrides, QUANTIZE_CHANGE])
+    seed = yaml.safe_load((project / "params.yaml").read_text())["quantize"]["seed"]
+    change = f"quantize.seed={seed + 1}"  # a value not run before (--resume runs it again)
+    compose(project, [*overrides, change])
     change_out, change_s = _timed(["dvc", "repro"], project)
     load["end"] = os.getloadavg()
 
@@ -352,10 +362,13 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "load_average": load},
         "small": args.small,
-        "command": "python bench/overhead.py" + (" --small" if args.small else ""),
+        "warm": not args.cold,
+        "command": " ".join(["python bench/overhead.py", *sys.argv[1:]]),
         "pipeline": {"command": "dvc repro", "wall_s": round(repro_s, 1),
                      "stages_own_s": round(own, 1),
                      "process_overhead": round(repro_s / own, 3),
+                     "stages_startup_s": round(sum(r["startup_s"] or 0 for r in runs.values()),
+                                               1),
                      "stage_processes_s": round(sum(p["process_s"]
                                                     for p in processes.values()), 1)},
         "stages": {stage: {**runs.get(stage, {}), **processes.get(stage, {}),
@@ -367,10 +380,11 @@ def main() -> None:
         "disk_amplification": amplification,
         "noop_repro": {"command": "dvc repro", "s": round(noop_s, 2),
                        "ran": sorted(ran(noop_out))},
-        "quantize_change": {"command": f"slimline compose {QUANTIZE_CHANGE}; dvc repro",
+        "quantize_change": {"command": f"slimline compose {change}; dvc repro",
                             "s": round(change_s, 1), "ran": sorted(ran(change_out))},
     }
-    name = "overhead_small.json" if args.small else "overhead.json"
+    name = "overhead" + ("_small" if args.small else "") + ("_cold" if args.cold else "")
+    name += ".json"
     (REPO / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -94,6 +94,15 @@ def test_repro_runs_every_stage_and_logs_lineage(small_pipeline):
         metrics["slimline_heldout"]["word_perplexity"], rel=1e-5)
     assert {d.dataset.name for d in evaluation.inputs.dataset_inputs} == {"data/evaluation",
                                                                        "data/facts"}
+    # The first stage ran in its own process and started a warm server; the base stage held
+    # it open; the stages after it were forked from it (slimline.warm). Each run says which,
+    # and how long its entry point took to open it.
+    stage_runs = [r for r in all_runs if r.info.run_id != parent]
+    assert by_stage["data"].data.tags["slimline.warm"] == "false"
+    late = {r.data.tags["slimline.dvc_stage"]: r.data.tags["slimline.warm"] for r in stage_runs
+            if r.data.tags["slimline.stage"] not in ("data", "base", "prune")}
+    assert set(late.values()) == {"true"}, late
+    assert all(r.data.metrics["startup_s"] >= 0 for r in stage_runs)
 
 
 def test_second_repro_runs_nothing_quickly(project):

@@ -53,8 +53,14 @@ PRELOAD = (
     "peft", "datasets", "lm_eval", "lm_eval.evaluator", "lm_eval.models.huggingface",
     "llmcompressor", "compressed_tensors", "matplotlib",
 )
-# Set by DVC for each stage (or by the shell); read at call time, never at import time.
-_PER_CALL = ("DVC_", "PWD", "OLDPWD", "SHLVL", "_", WORKER_ENV, STARTED_ENV)
+# Set by DVC for each stage, by the shell, or by MLflow's import (a per-process telemetry
+# session); read at call time, never at import time.
+_PER_CALL = ("DVC_", "PWD", "OLDPWD", "SHLVL", "_", "_MLFLOW_TELEMETRY_SESSION_ID", WORKER_ENV,
+             STARTED_ENV)
+# What the preloaded imports set in the server's environment (torch: KMP_*, TORCHINDUCTOR_*;
+# huggingface_hub: HF_XET_*): a worker keeps those the entry point does not set itself, as
+# its own imports would have set them.
+_IMPORTED_ENV: dict[str, str] = {}
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -255,9 +261,11 @@ def _preload() -> str | None:
     import importlib
     import threading
 
+    before = dict(os.environ)
     for module in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
+    _IMPORTED_ENV.update({k: v for k, v in os.environ.items() if before.get(k) != v})
     if threading.active_count() > 1:
         return f"threads running after the imports: {threading.enumerate()}"
     torch = sys.modules.get("torch")
@@ -370,7 +378,7 @@ def _worker(conn: socket.socket) -> None:
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, request["cpus"])
         os.environ.clear()
-        os.environ.update(request["env"])
+        os.environ.update({**_IMPORTED_ENV, **request["env"]})
         os.environ[WORKER_ENV] = str(os.getpid())
         if request.get("started") is not None:
             os.environ[STARTED_ENV] = repr(request["started"])
