@@ -217,3 +217,19 @@ def test_servers_are_keyed_by_the_environment_but_not_dvcs_per_stage_variables(m
     assert warm._socket_path() == before
     monkeypatch.setenv("HF_HOME", "/elsewhere")  # read at import time by huggingface_hub
     assert warm._socket_path() != before
+
+
+def test_a_server_refuses_to_fork_what_a_child_cannot_inherit():
+    import threading
+
+    assert warm.fork_hazard(maps="7f00-7f01 r-xp 0 08:01 1 /usr/lib/libc.so.6\n") is None
+    driver = "7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.550.54\n"
+    assert "CUDA driver" in warm.fork_hazard(maps=driver)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert "threads running" in warm.fork_hazard(maps="")
+    finally:
+        stop.set()
+        thread.join()

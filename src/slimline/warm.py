@@ -259,18 +259,34 @@ def _exit_like(status: dict[str, int]) -> None:
 def _preload() -> str | None:
     """Import PRELOAD; return why this process cannot be forked safely, if it cannot."""
     import importlib
-    import threading
 
+    # A library that asks whether CUDA is there at import (llm-compressor does) must not
+    # load the CUDA driver here: ask NVML instead, which survives a fork (torch.cuda docs).
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     before = dict(os.environ)
     for module in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
     _IMPORTED_ENV.update({k: v for k, v in os.environ.items() if before.get(k) != v})
+    return fork_hazard()
+
+
+def fork_hazard(maps: str | None = None) -> str | None:
+    """Why a worker forked from this process could misbehave, or None: a thread running
+    (its locks would be copied held), CUDA initialised, or the CUDA driver loaded (`maps`:
+    this process's /proc/self/maps) — a driver initialised before a fork fails in the child."""
+    import threading
+
     if threading.active_count() > 1:
         return f"threads running after the imports: {threading.enumerate()}"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         return "CUDA was initialised by the imports; it does not survive a fork"
+    if maps is None:
+        with contextlib.suppress(OSError), open("/proc/self/maps") as f:
+            maps = f.read()
+    if maps and "libcuda.so" in maps:
+        return "the CUDA driver was loaded by the imports; it does not survive a fork"
     return None
 
 
