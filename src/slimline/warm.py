@@ -295,6 +295,7 @@ def serve(path: Path, lock: int, idle_s: float) -> None:
 
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # the lock file names the server
+    os.chdir("/")  # hold no project directory open; each worker takes its entry point's
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a dead server's socket (the lock says none is alive)
     if unsafe := _preload():
