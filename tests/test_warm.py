@@ -30,8 +30,13 @@ SCRIPT = textwrap.dedent("""
     hand_off(__name__)
 
     import time
+    from slimline.warm import entry_pid
+
     mode = sys.argv[1]
+    import signal
     print(json.dumps({"pid": os.getpid(), "worker": os.environ.get("SLIMLINE_WARM_WORKER"),
+                      "entry": entry_pid(),
+                      "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
                       "cwd": os.getcwd(), "argv": sys.argv[1:],
                       "stage": os.environ.get("DVC_STAGE"), "torch": "torch" in sys.modules,
                       "slimline_fresh": "slimline.lineage" not in sys.modules}), flush=True)
@@ -105,6 +110,7 @@ def test_a_stage_runs_in_a_forked_worker_with_the_callers_state(server):
     code, seen, err, pid = _call(server, "ok", "more", DVC_STAGE="eval@pruned")
     assert code == 0
     assert seen["worker"] == str(seen["pid"]) and seen["pid"] != pid  # another process
+    assert seen["entry"] == pid  # whose parents are the stage's (the pipeline's dvc)
     assert seen["torch"]  # forked with the libraries imported
     assert seen["slimline_fresh"]  # slimline's own modules come from disk, not the server
     assert seen["cwd"] == str(server / "cwd")
@@ -150,6 +156,17 @@ def test_a_signal_to_the_entry_point_reaches_the_worker_and_comes_back(server):
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGTERM  # the worker died of it, so does the caller
     assert _gone(worker)
+
+
+def test_a_signal_ignored_by_the_entry_point_is_ignored_by_the_worker(server):
+    """A queue worker's children start with SIGINT ignored; so must the stage's worker."""
+    proc = subprocess.Popen([sys.executable, str(server / "stage.py"), "ok"], cwd=server / "cwd",
+                            env=_env(server), stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    seen = json.loads(proc.communicate(timeout=120)[0].splitlines()[0])
+    assert seen["worker"] and seen["sigint_ignored"]
+    code, seen, _, _ = _call(server, "ok")
+    assert seen["worker"] and not seen["sigint_ignored"]
 
 
 def test_a_killed_entry_point_takes_its_worker_with_it(server):

@@ -40,6 +40,7 @@ ENABLE_ENV = "SLIMLINE_WARM"
 IDLE_ENV = "SLIMLINE_WARM_IDLE"
 WORKER_ENV = "SLIMLINE_WARM_WORKER"  # set in a worker to its own pid
 STARTED_ENV = "SLIMLINE_WARM_STARTED"  # in a worker: when its entry point process started
+ENTRY_PID_ENV = "SLIMLINE_WARM_ENTRY_PID"  # in a worker: its entry point's pid
 IDLE_S = 300.0
 
 # Imported once by the server; one that is not installed (or fails) is left out.
@@ -56,7 +57,7 @@ PRELOAD = (
 # Set by DVC for each stage, by the shell, or by MLflow's import (a per-process telemetry
 # session); read at call time, never at import time.
 _PER_CALL = ("DVC_", "PWD", "OLDPWD", "SHLVL", "_", "_MLFLOW_TELEMETRY_SESSION_ID", WORKER_ENV,
-             STARTED_ENV)
+             STARTED_ENV, ENTRY_PID_ENV)
 # What the preloaded imports set in the server's environment (torch: KMP_*, TORCHINDUCTOR_*;
 # huggingface_hub: HF_XET_*): a worker keeps those the entry point does not set itself, as
 # its own imports would have set them.
@@ -73,6 +74,15 @@ def enabled() -> bool:
 
 def in_worker() -> bool:
     return os.environ.get(WORKER_ENV) == str(os.getpid())
+
+
+def entry_pid() -> int:
+    """The pid of the process DVC (or whoever) started for this stage: in a worker, the
+    entry point waiting for it, whose parents are the stage's (`dvc repro`, a queue worker);
+    the worker's own parent is the server."""
+    if in_worker() and (pid := os.environ.get(ENTRY_PID_ENV, "")).isdigit():
+        return int(pid)
+    return os.getpid()
 
 
 def process_started() -> float | None:
@@ -212,7 +222,9 @@ def _run_remote(conn: socket.socket) -> dict[str, int] | None:
     umask = os.umask(0)
     os.umask(umask)
     request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": umask, "started": process_started(),
+                          "umask": umask, "started": process_started(), "pid": os.getpid(),
+                          "ignored": [int(sig) for sig in _SIGNALS
+                                      if signal.getsignal(sig) == signal.SIG_IGN],
                           "nice": os.getpriority(os.PRIO_PROCESS, 0),
                           "cpus": sorted(os.sched_getaffinity(0))}).encode()
     try:
@@ -231,7 +243,8 @@ def _run_remote(conn: socket.socket) -> dict[str, int] | None:
             os.killpg(pid, signum)
 
     for sig in _SIGNALS:
-        signal.signal(sig, forward)
+        if signal.getsignal(sig) != signal.SIG_IGN:  # ignored here: ignored there too
+            signal.signal(sig, forward)
     try:
         line = reader.readline()
     except OSError:
@@ -399,10 +412,11 @@ def _worker(conn: socket.socket) -> None:
         os.environ[WORKER_ENV] = str(os.getpid())
         if request.get("started") is not None:
             os.environ[STARTED_ENV] = repr(request["started"])
+        os.environ[ENTRY_PID_ENV] = str(request["pid"])
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         done = _watch(conn)
         ran = True
-        code = _run_script(request["argv"])
+        code = _run_script(request["argv"], request.get("ignored", []))
         done.set()
     except ConnectionError:  # the entry point went away before asking for anything
         pass
@@ -438,8 +452,10 @@ def _watch(conn: socket.socket) -> Any:
     return done
 
 
-def _run_script(argv: list[str]) -> int:
-    """`python SCRIPT ARGS` in this process: exit code as the interpreter would give it."""
+def _run_script(argv: list[str], ignored: list[int]) -> int:
+    """`python SCRIPT ARGS` in this process: exit code as the interpreter would give it;
+    the signals the entry point started with ignored (a queue worker's children ignore
+    SIGINT) are ignored here too."""
     import runpy
 
     for name in [m for m in sys.modules if m == "slimline" or m.startswith("slimline.")]:
@@ -451,6 +467,8 @@ def _run_script(argv: list[str]) -> int:
     for sig in _SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in ignored:
+        signal.signal(sig, signal.SIG_IGN)
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:

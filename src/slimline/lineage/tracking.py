@@ -197,14 +197,17 @@ def pipeline_key() -> str | None:
     """Identify the pipeline execution this process belongs to, if any.
 
     `SLIMLINE_PIPELINE_ID` wins; otherwise the nearest ancestor `dvc` process (its pid and
-    start time, so a reused pid is not mistaken for the same execution).
+    start time, so a reused pid is not mistaken for the same execution) of the stage's entry
+    point (in a warm worker, the process that handed the stage over: `slimline.warm`).
     """
     if env := os.environ.get("SLIMLINE_PIPELINE_ID"):
         return env
     import psutil
 
+    from slimline.warm import entry_pid
+
     try:
-        for proc in psutil.Process().parents():
+        for proc in psutil.Process(entry_pid()).parents():
             cmd = proc.cmdline()
             names = {Path(part).name for part in cmd[:2]}
             if "dvc" in names or proc.name() == "dvc":
