@@ -51,10 +51,16 @@ def _point_records(project: Path, frontier: dict) -> dict[str, dict]:
 def _interrupted_sweep(project: Path) -> None:
     """Start the sweep, stop it once its first point runs (the queue worker carries on)."""
     log = project / "sweep-1.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(["slimline", "sweep", *GRID, "-j", "2", "--poll", "2"],
-                                cwd=project, env=_env(project), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    # ^C from a terminal: the sweep must not inherit an ignored SIGINT from whatever started
+    # this suite (a background job of a non-interactive shell ignores it).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with log.open("w") as out:
+            proc = subprocess.Popen(["slimline", "sweep", *GRID, "-j", "2", "--poll", "2"],
+                                    cwd=project, env=_env(project), stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 900  # queueing four points takes minutes on a busy machine
     while not re.search(r"[1-9] running", log.read_text()):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()

@@ -165,7 +165,10 @@ def test_a_signal_ignored_by_the_entry_point_is_ignored_by_the_worker(server):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     seen = json.loads(proc.communicate(timeout=120)[0].splitlines()[0])
     assert seen["worker"] and seen["sigint_ignored"]
-    code, seen, _, _ = _call(server, "ok")
+    proc = subprocess.Popen([sys.executable, str(server / "stage.py"), "ok"], cwd=server / "cwd",
+                            env=_env(server), stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = json.loads(proc.communicate(timeout=120)[0].splitlines()[0])
     assert seen["worker"] and not seen["sigint_ignored"]
 
 
@@ -237,16 +240,8 @@ def test_servers_are_keyed_by_the_environment_but_not_dvcs_per_stage_variables(m
 
 
 def test_a_server_refuses_to_fork_what_a_child_cannot_inherit():
-    import threading
-
-    assert warm.fork_hazard(maps="7f00-7f01 r-xp 0 08:01 1 /usr/lib/libc.so.6\n") is None
+    assert warm.fork_hazard(maps="7f00-7f01 r-xp 0 08:01 1 /usr/lib/libc.so.6\n",
+                            threads=1) is None
     driver = "7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.550.54\n"
-    assert "CUDA driver" in warm.fork_hazard(maps=driver)
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:
-        assert "threads running" in warm.fork_hazard(maps="")
-    finally:
-        stop.set()
-        thread.join()
+    assert "CUDA driver" in warm.fork_hazard(maps=driver, threads=1)
+    assert "threads running" in warm.fork_hazard(maps="", threads=2)

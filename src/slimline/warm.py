@@ -284,13 +284,14 @@ def _preload() -> str | None:
     return fork_hazard()
 
 
-def fork_hazard(maps: str | None = None) -> str | None:
+def fork_hazard(maps: str | None = None, threads: int | None = None) -> str | None:
     """Why a worker forked from this process could misbehave, or None: a thread running
-    (its locks would be copied held), CUDA initialised, or the CUDA driver loaded (`maps`:
-    this process's /proc/self/maps) — a driver initialised before a fork fails in the child."""
+    (its locks would be copied held; `threads`: how many run), CUDA initialised, or the CUDA
+    driver loaded (`maps`: this process's /proc/self/maps) — a driver initialised before a
+    fork fails in the child."""
     import threading
 
-    if threading.active_count() > 1:
+    if (threads or threading.active_count()) > 1:
         return f"threads running after the imports: {threading.enumerate()}"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
