@@ -92,3 +92,38 @@ def small_pipeline(tmp_path_factory) -> tuple[Path, str]:
     out, _ = run(root, "dvc", "repro")
     git_commit(root, "repro")
     return root, out
+
+
+def _warm_servers() -> dict[Path, str]:
+    """The warm stage servers' lock files under this session's temporary directory (each
+    names its server's pid; `slimline.warm`)."""
+    from slimline import warm
+
+    return {lock: lock.read_text().strip()
+            for lock in warm._socket_path().parent.glob("*.lock")}
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_WARM_BEFORE] = _warm_servers()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the warm servers this session's pipelines started, rather than leave them to idle
+    out after the suite (the controller only: workers share its temporary directory)."""
+    import psutil
+
+    if hasattr(session.config, "workerinput"):
+        return
+    before = session.config.stash.get(_WARM_BEFORE, {})
+    for lock, pid in _warm_servers().items():
+        if before.get(lock) == pid or not pid.isdigit():
+            continue
+        try:
+            server = psutil.Process(int(pid))
+            if any("slimline.warm" in part for part in server.cmdline()):
+                server.terminate()
+        except psutil.Error:
+            continue
+
+
+_WARM_BEFORE = pytest.StashKey[dict]()
