@@ -99,8 +99,13 @@ def _warm_servers() -> dict[Path, str]:
     names its server's pid; `slimline.warm`)."""
     from slimline import warm
 
-    return {lock: lock.read_text().strip()
-            for lock in warm._socket_path().parent.glob("*.lock")}
+    servers = {}
+    for lock in warm._socket_path().parent.glob("*.lock"):
+        try:
+            servers[lock] = lock.read_text().strip()
+        except OSError:
+            continue
+    return servers
 
 
 def pytest_sessionstart(session):
