@@ -43,12 +43,10 @@ from tests.dvc_project import SMALL, client, make_project, ran  # noqa: E402
 HOOK = '''
 import atexit, json, os, sys, time
 if os.environ.get("SLIMLINE_BENCH_LOG") and sys.argv and "pipelines" in sys.argv[0]:
-    with open("/proc/self/stat") as f:
-        _ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/stat") as f:
-        _boot = next(int(l.split()[1]) for l in f if l.startswith("btime"))
+    from slimline.warm import process_started
+
     _record = {"stage": os.environ.get("DVC_STAGE"), "argv": sys.argv,
-               "process_start": _boot + _ticks / os.sysconf("SC_CLK_TCK")}
+               "process_start": process_started()}
 
     @atexit.register
     def _write():

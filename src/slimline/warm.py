@@ -157,15 +157,26 @@ def _hold_once_up(path: Path, wait_s: float = 600.0) -> None:
             if path.with_suffix(".off").exists():
                 return
             if (conn := _connect(path)) is not None:
-                request = json.dumps({"hold": True}).encode()
                 with contextlib.suppress(OSError):
-                    conn.sendall(len(request).to_bytes(8, "big") + request)
-                    while conn.recv(1 << 12):
-                        pass
+                    _send(conn, {"hold": True})
+                    _wait_closed(conn)
                 return
             time.sleep(0.5)
 
     threading.Thread(target=hold, daemon=True, name="slimline-warm-hold").start()
+
+
+def _send(conn: socket.socket, request: dict[str, Any], fds: list[int] | None = None) -> None:
+    """One request: its length, then its JSON (`_receive` reads it), with `fds` attached."""
+    body = json.dumps(request).encode()
+    socket.send_fds(conn, [len(body).to_bytes(8, "big") + body], fds or [])
+
+
+def _wait_closed(conn: socket.socket) -> None:
+    """Block until the other end closes `conn` (or it fails)."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1 << 12):
+            pass
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -221,15 +232,12 @@ def _run_remote(conn: socket.socket) -> dict[str, int] | None:
     (None if no worker took the stage)."""
     umask = os.umask(0)
     os.umask(umask)
-    request = json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                          "umask": umask, "started": process_started(), "pid": os.getpid(),
-                          "ignored": [int(sig) for sig in _SIGNALS
-                                      if signal.getsignal(sig) == signal.SIG_IGN],
-                          "nice": os.getpriority(os.PRIO_PROCESS, 0),
-                          "cpus": sorted(os.sched_getaffinity(0))}).encode()
+    request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
+               "started": process_started(), "pid": os.getpid(),
+               "ignored": [int(sig) for sig in _SIGNALS if signal.getsignal(sig) == signal.SIG_IGN],
+               "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": sorted(os.sched_getaffinity(0))}
     try:
-        socket.send_fds(conn, [len(request).to_bytes(8, "big") + request],
-                        [_descriptor(fd) for fd in (0, 1, 2)])
+        _send(conn, request, [_descriptor(fd) for fd in (0, 1, 2)])
         reader = conn.makefile("rb")
         first = reader.readline()
     except OSError:
@@ -291,7 +299,7 @@ def fork_hazard(maps: str | None = None, threads: int | None = None) -> str | No
     fork fails in the child."""
     import threading
 
-    if (threads or threading.active_count()) > 1:
+    if (threading.active_count() if threads is None else threads) > 1:
         return f"threads running after the imports: {threading.enumerate()}"
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
@@ -394,9 +402,7 @@ def _worker(conn: socket.socket) -> None:
         os.setpgid(0, 0)  # the entry point forwards signals to this group
         request, fds = _receive(conn)
         if request.get("hold"):  # a stage running in its own process keeps the server up
-            with contextlib.suppress(OSError):
-                while conn.recv(1 << 12):
-                    pass
+            _wait_closed(conn)
             code = 0
             return
         for target, fd in enumerate(fds):
@@ -443,9 +449,7 @@ def _watch(conn: socket.socket) -> Any:
     done = threading.Event()
 
     def wait_for_close() -> None:
-        with contextlib.suppress(OSError):
-            while conn.recv(1 << 12):
-                pass
+        _wait_closed(conn)
         if not done.is_set():
             os.killpg(os.getpid(), signal.SIGKILL)
 
